@@ -1,0 +1,55 @@
+// The web role's Koa app: composition only (request context, security, routers).
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Deps } from '../deps.js';
+import { verifyAccessToken } from '../domain/tokens.js';
+import type { Check } from '../observability/health.js';
+import { docsPage } from './docs-page.js';
+import { requestContext } from './middleware.js';
+import { buildOpenApi } from './openapi.js';
+import { bearerToken, mountRoutes, type RouteSpec } from './route.js';
+import { apiRoutes } from './routes/index.js';
+import { opsRoutes } from './routes/ops.js';
+import { NotFoundError } from '../domain/errors.js';
+import { version } from '../version.js';
+
+export const API_PREFIX = '/api/v1';
+
+
+export interface AppOptions {
+  checks: Check[];
+  /** Extra routers (the fanout's SSE endpoint in `all` mode) mounted before the 404 fallback. */
+  extra?: Router[];
+}
+
+export function createApiApp(deps: Deps, options: AppOptions): Koa {
+  const app = new Koa({ proxy: true });
+  const mount = {
+    authenticate: async (ctx: Koa.Context) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
+    bodyLimit: deps.config.BODY_LIMIT_BYTES,
+  };
+  const ops = opsRoutes(options.checks, deps.config.METRICS_TOKEN);
+  const api = apiRoutes(deps);
+  const openapi = buildOpenApi([{ prefix: '', specs: ops }, { prefix: API_PREFIX, specs: api }], version);
+
+  const root = new Router();
+  mountRoutes(root, ops, mount);
+  root.get(`${API_PREFIX}/openapi.json`, (ctx) => {
+    ctx.body = openapi;
+  });
+  root.get('/api/docs', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = docsPage;
+  });
+  const v1 = new Router({ prefix: API_PREFIX });
+  mountRoutes(v1, api as RouteSpec[], mount);
+
+  app.use(requestContext(deps.log));
+  app.use(root.routes()).use(root.allowedMethods());
+  app.use(v1.routes()).use(v1.allowedMethods());
+  for (const router of options.extra ?? []) app.use(router.routes());
+  app.use(async (ctx) => {
+    if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('route');
+  });
+  return app;
+}

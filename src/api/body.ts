@@ -1,0 +1,42 @@
+// JSON request bodies: size-limited (413), must be JSON (400), bounded nesting depth (400).
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import { PayloadTooLargeError, ValidationError } from '../domain/errors.js';
+
+const MAX_DEPTH = 32;
+
+function depthWithin(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return false;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/** Reads and parses the body. An empty body reads as `{}` so schemas report the missing fields. */
+export async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+  const length = ctx.request.length;
+  if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
+  let text: string;
+  try {
+    text = await getRawBody(ctx.req, { limit, encoding: 'utf8', length });
+  } catch (err) {
+    if ((err as { type?: string }).type === 'entity.too.large') throw new PayloadTooLargeError(limit);
+    throw new ValidationError('The request body could not be read.');
+  }
+  if (text.trim() === '') return {};
+  if (!ctx.is('application/json', '+json')) {
+    throw new ValidationError('The request body must be JSON (Content-Type: application/json).');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ValidationError('The request body is not valid JSON.');
+  }
+  if (!depthWithin(value, MAX_DEPTH)) throw new ValidationError(`The JSON is nested deeper than ${MAX_DEPTH} levels.`);
+  return value;
+}

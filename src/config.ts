@@ -1,0 +1,99 @@
+// Environment -> typed, validated configuration. One clear message per bad value.
+// Every variable here is documented in .env.example and the README's configuration table.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${protocols.join(' or ')}// URL`);
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(8080),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DB_POOL_MAX: int(1, 500).default(10),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('fechatter'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_ISSUER: z.string().min(1).default('fechatter'),
+  JWT_AUDIENCE: z.string().min(1).default('fechatter-api'),
+  TOKEN_EXPIRY_SECONDS: int(30, 86400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: int(60).default(30 * 86400),
+  MEILISEARCH_URL: url(['http:', 'https:']).optional(),
+  MEILISEARCH_KEY: z.string().optional(),
+  ENABLE_CIRCUIT_BREAKER: bool.default(true),
+  CONNECTION_LIMIT: int(1, 10000).default(10),
+  CACHE_TTL_SECONDS: int(0, 86400).default(60),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WORKER_QUEUES: list.pipe(z.array(z.enum(['persist', 'receipts', 'search']))).default(['persist', 'receipts', 'search']),
+  WORKER_CONCURRENCY: int(1, 1000).default(64),
+  PERSIST_BATCH_SIZE: int(1, 1000).default(100),
+  EVENT_STREAM_MAXLEN: int(100).default(100_000),
+  EVENT_STREAM_MAX_AGE_SECONDS: int(60).default(86400),
+  WS_MAX_PAYLOAD_BYTES: int(256, 1 << 20).default(16 * 1024),
+  SEND_BUFFER_BYTES: int(1024).default(1 << 20),
+  HEARTBEAT_SECONDS: int(1, 300).default(25),
+  BODY_LIMIT_BYTES: int(1024, 10 << 20).default(64 * 1024),
+  REQUEST_TIMEOUT_MS: int(100).default(15_000),
+  SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
+  ADMIN_USER: z.string().min(1).optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  METRICS_TOKEN: z.string().min(1).optional(),
+  CORS_ORIGINS: list.default([]),
+});
+
+type Env = z.infer<typeof schema>;
+export type Config = Omit<Env, 'JWT_SECRET'> & { JWT_SECRET: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses the environment. Empty strings count as unset, so `FOO=` in .env means "default". */
+export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  if ((result.data.ADMIN_USER === undefined) !== (result.data.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError(['ADMIN_USER and ADMIN_PASSWORD: set both or neither']);
+  }
+  return result.data;
+}
+
+/**
+ * Full configuration. Production requires JWT_SECRET; elsewhere a random secret is generated
+ * once and kept in DATA_DIR so tokens survive restarts (with a warning, since it is per-machine).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, warn: (msg: string) => void = console.warn): Config {
+  const parsed = parseEnv(env);
+  if (parsed.JWT_SECRET) return { ...parsed, JWT_SECRET: parsed.JWT_SECRET };
+  if (parsed.NODE_ENV === 'production') {
+    throw new ConfigError(['JWT_SECRET: required when NODE_ENV=production (at least 32 random characters)']);
+  }
+  const file = path.resolve(parsed.DATA_DIR, 'jwt-secret');
+  if (!existsSync(file)) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600 });
+    warn(`JWT_SECRET is not set: generated one in ${file}. Set JWT_SECRET in production.`);
+  }
+  return { ...parsed, JWT_SECRET: readFileSync(file, 'utf8').trim() };
+}

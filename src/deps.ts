@@ -1,0 +1,67 @@
+// The dependencies every role shares: config, logger, Postgres, Redis, queues, the event stream.
+// Domain functions take what they need from here as arguments; nothing reaches for globals.
+import type { Config } from './config.js';
+import { createDb, pingDb, type Db } from './infra/db.js';
+import type { EventStream } from './infra/events.js';
+import { closeQueues, createQueues, QUEUE_NAMES, type Queues } from './infra/queues.js';
+import { createRedis, redisKeys, redisReady, type Redis, type RedisKeys } from './infra/redis.js';
+import type { TokenConfig } from './domain/tokens.js';
+import type { Check } from './observability/health.js';
+import type { Logger } from './observability/logger.js';
+
+export interface Deps {
+  config: Config;
+  log: Logger;
+  db: Db;
+  /** Fail-fast connection for request paths and publishing. */
+  redis: Redis;
+  keys: RedisKeys;
+  stream: EventStream;
+  queues: Queues;
+  tokens: TokenConfig;
+}
+
+export async function createDeps(config: Config, log: Logger): Promise<Deps> {
+  if (!config.DATABASE_URL || !config.REDIS_URL) throw new Error('DATABASE_URL and REDIS_URL must be resolved first');
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
+  const redis = createRedis(config.REDIS_URL, 'command', `fechatter:${process.pid}`);
+  await redisReady(redis);
+  const keys = redisKeys(config.REDIS_PREFIX);
+  return {
+    config,
+    log,
+    db,
+    redis,
+    keys,
+    stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN },
+    queues: createQueues(redis, keys.bull),
+    tokens: {
+      secret: config.JWT_SECRET,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      expiresInSeconds: config.TOKEN_EXPIRY_SECONDS,
+    },
+  };
+}
+
+export async function closeDeps(deps: Deps): Promise<void> {
+  await closeQueues(deps.queues).catch(() => {});
+  deps.redis.disconnect();
+  await deps.db.destroy();
+}
+
+/** The readiness checks of a role that talks to Postgres, Redis and the queues. */
+export function coreChecks(deps: Deps): Check[] {
+  return [
+    { name: 'postgres', required: true, run: () => pingDb(deps.db) },
+    { name: 'redis', required: true, run: async () => void (await deps.redis.ping()) },
+    {
+      name: 'queues',
+      required: false,
+      run: async () => {
+        const counts = await Promise.all(QUEUE_NAMES.map((name) => deps.queues[name].getJobCounts('waiting', 'active', 'failed', 'delayed')));
+        return Object.fromEntries(QUEUE_NAMES.map((name, i) => [name, counts[i]]));
+      },
+    },
+  ];
+}

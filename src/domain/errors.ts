@@ -1,0 +1,68 @@
+// Typed errors thrown by domain and infra code. The API's error middleware turns them into
+// `{"error": {code, message, details}}` with the status below; `expose` decides whether the
+// message is shown to the client (Koa's convention).
+export type ErrorCode =
+  | 'validation_failed'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+export class AppError extends Error {
+  readonly expose: boolean = true;
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: unknown[] = [],
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message = 'The request is not valid.', details: unknown[] = []) {
+    super(400, 'validation_failed', message, details);
+  }
+}
+export class UnauthenticatedError extends AppError {
+  constructor(message = 'Authentication is required.') {
+    super(401, 'unauthenticated', message);
+  }
+}
+export class ForbiddenError extends AppError {
+  constructor(message = 'Your role does not allow this.') {
+    super(403, 'forbidden', message);
+  }
+}
+/** Also the answer for things the caller may not know exist (never 403 for strangers). */
+export class NotFoundError extends AppError {
+  constructor(what = 'resource') {
+    super(404, 'not_found', `No such ${what}.`);
+  }
+}
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super(409, 'conflict', message);
+  }
+}
+export class PayloadTooLargeError extends AppError {
+  constructor(limit: number) {
+    super(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`);
+  }
+}
+export class RateLimitedError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'rate_limited', `Too many requests. Retry in ${retryAfterSeconds} s.`);
+  }
+}
+export class UnavailableError extends AppError {
+  constructor(dependency: string) {
+    super(503, 'unavailable', `A dependency (${dependency}) is unavailable. Try again shortly.`);
+  }
+}

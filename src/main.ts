@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// `fechatter <role>`: api | worker | fanout | migrate | all. See ARCHITECTURE.md for what each does.
+import 'dotenv/config';
+import path from 'node:path';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { closeDeps, createDeps } from './deps.js';
+import { startEmbeddedPostgres, startEmbeddedRedis, type EmbeddedService } from './infra/embedded.js';
+import { createDb } from './infra/db.js';
+import { migrateLatest } from './infra/migrate.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { ROLES, startRole, type Role } from './roles.js';
+
+async function main(): Promise<void> {
+  const role = process.argv[2] as Role;
+  if (!ROLES.includes(role)) {
+    console.error(`usage: fechatter <${ROLES.join('|')}>`);
+    process.exit(2);
+  }
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log: Logger = createLogger(config.LOG_LEVEL, { role });
+
+  // Embedded services only for `all` (the development one-command start); other roles are
+  // production processes and must be told where Postgres and Redis are.
+  const embedded: EmbeddedService[] = [];
+  const stopEmbedded = async () => {
+    for (const service of embedded.reverse()) await service.stop().catch((err) => log.error({ err }, 'stopping embedded service'));
+  };
+  try {
+    if (!config.DATABASE_URL || !config.REDIS_URL) {
+      if (role !== 'all') {
+        console.error(`fechatter ${role}: DATABASE_URL and REDIS_URL must be set (only \`fechatter all\` / \`npm start\` starts private ones).`);
+        process.exit(2);
+      }
+      const dataDir = path.resolve(config.DATA_DIR);
+      if (!config.REDIS_URL) {
+        const redis = await startEmbeddedRedis({ dataDir: path.join(dataDir, 'redis') });
+        embedded.push(redis);
+        config.REDIS_URL = redis.url;
+        log.info({ url: redis.url, dir: path.join(dataDir, 'redis') }, 'started private redis-server');
+      }
+      if (!config.DATABASE_URL) {
+        const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), database: 'fechatter', log: (line) => log.debug({ postgres: line }) });
+        embedded.push(pg);
+        config.DATABASE_URL = pg.url;
+        log.info({ port: new URL(pg.url).port, dir: path.join(dataDir, 'postgres') }, 'started private PostgreSQL');
+      }
+    }
+
+    if (role === 'migrate' || role === 'all') {
+      const db = createDb(config.DATABASE_URL!, 1);
+      const applied = await migrateLatest(db).finally(() => db.destroy());
+      log.info({ applied }, applied.length ? 'migrations applied' : 'schema is up to date');
+      if (role === 'migrate') return;
+    }
+
+    const deps = await createDeps(config, log);
+    const running = await startRole(role, deps);
+    if (role === 'all') console.log(`\n  Fechatter is running at ${running.url}\n`);
+
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      const timer = setTimeout(() => {
+        log.error('shutdown timed out; exiting');
+        process.exit(1);
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      // Not unref()d: it also keeps the event loop alive while awaiting handle-less promises.
+      try {
+        await running.stop();
+        log.debug('roles stopped');
+        await closeDeps(deps);
+        log.debug('connections closed');
+        await stopEmbedded();
+      } catch (err) {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      }
+      log.info('stopped');
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  } catch (err) {
+    await stopEmbedded();
+    throw err;
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error && err.name === 'RedisServerMissingError' ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+// Starting a role inside a process: which servers, workers and connections it runs.
+// Used by src/main.ts and by tests that run roles in-process.
+import http from 'node:http';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { createApiApp } from './api/app.js';
+import { requestContext } from './api/middleware.js';
+import { mountRoutes } from './api/route.js';
+import { opsRoutes } from './api/routes/ops.js';
+import type { Config } from './config.js';
+import { coreChecks, type Deps } from './deps.js';
+import { createRealtime, type Realtime } from './realtime/index.js';
+import { startWorkers } from '../workers/index.js';
+
+export const ROLES = ['api', 'worker', 'fanout', 'migrate', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Running {
+  url: string;
+  /** Stop accepting, finish in-flight work (requests, jobs), close client connections. */
+  stop(): Promise<void>;
+}
+
+async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<http.Server> {
+  const server = http.createServer(app.callback());
+  server.requestTimeout = config.REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = 65_000;
+  realtime?.attach(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, resolve);
+  });
+  return server;
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** A process without an API or fanout (a worker) still serves /health/* and /metrics on PORT. */
+function opsApp(deps: Deps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  mountRoutes(router, opsRoutes(coreChecks(deps), deps.config.METRICS_TOKEN), {
+    authenticate: async () => {
+      throw new Error('no authenticated routes here');
+    },
+    bodyLimit: deps.config.BODY_LIMIT_BYTES,
+  });
+  app.use(requestContext(deps.log));
+  app.use(router.routes());
+  return app;
+}
+
+export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Promise<Running> {
+  const { config, log } = deps;
+  const withApi = role === 'api' || role === 'all';
+  const withFanout = role === 'fanout' || role === 'all';
+  const withWorkers = role === 'worker' || role === 'all';
+
+  const realtime = withFanout ? await createRealtime(deps) : undefined;
+  const workers = withWorkers ? await startWorkers(deps) : undefined;
+  const checks = coreChecks(deps);
+  const app = withApi
+    ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] })
+    : realtime
+      ? realtime.app(checks)
+      : opsApp(deps);
+  const server = await listen(app, config, realtime);
+  const { port } = server.address() as { port: number };
+  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+  log.info({ url }, `fechatter ${role} listening on ${url}`);
+
+  return {
+    url,
+    async stop() {
+      const closing = closeServer(server);
+      await realtime?.close();
+      await workers?.close();
+      await closing;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// Named fixture users, workspaces and chats written straight to the test database, for tests of
+// parts that should not depend on the signup/workspace API. Tokens are real access tokens.
+import type { Deps } from '../../src/deps.js';
+import type { ChatType, Role } from '../../src/domain/access.js';
+import { signAccessToken } from '../../src/domain/tokens.js';
+
+export interface FixtureUser {
+  id: string;
+  email: string;
+  display_name: string;
+  token: string;
+}
+
+export async function fixtureUser(deps: Deps, name: string): Promise<FixtureUser> {
+  const email = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const [row] = await deps.db('users')
+    .insert({ email, display_name: name, password_hash: 'fixture: no password login' })
+    .returning(['id']);
+  return { id: String(row.id), email, display_name: name, token: signAccessToken(deps.tokens, String(row.id)) };
+}
+
+export async function fixtureWorkspace(deps: Deps, owner: FixtureUser, members: Array<[FixtureUser, Role]> = []): Promise<string> {
+  const slug = `ws-${Math.random().toString(36).slice(2, 10)}`;
+  const [row] = await deps.db('workspaces').insert({ name: slug, slug, created_by: owner.id }).returning(['id']);
+  const id = String(row.id);
+  await deps.db('workspace_members').insert([
+    { workspace_id: id, user_id: owner.id, role: 'owner' },
+    ...members.map(([user, role]) => ({ workspace_id: id, user_id: user.id, role })),
+  ]);
+  return id;
+}
+
+export async function fixtureChat(deps: Deps, workspaceId: string, creator: FixtureUser, members: FixtureUser[], type: ChatType = 'private', name = 'general'): Promise<string> {
+  const [row] = await deps.db('chats')
+    .insert({ workspace_id: workspaceId, type, name: type === 'public' || type === 'private' ? name : null, created_by: creator.id })
+    .returning(['id']);
+  const id = String(row.id);
+  const all = [creator, ...members.filter((m) => m.id !== creator.id)];
+  await deps.db('chat_members').insert(all.map((m) => ({ chat_id: id, user_id: m.id, workspace_id: workspaceId })));
+  return id;
+}
