@@ -1,10 +1,30 @@
-// Starts the BullMQ workers named by WORKER_QUEUES. One file per queue, named after it.
+// Starts the BullMQ workers named by WORKER_QUEUES. One file per queue, named after it, each
+// exporting `start(deps)`; this registry is the only place that lists them.
 import type { Deps } from '../src/deps.js';
+import type { QueueName } from '../src/infra/queues.js';
 
-export interface RunningWorkers {
+export interface RunningWorker {
+  /** Stops taking jobs and waits for the ones in flight. */
   close(): Promise<void>;
 }
 
-export async function startWorkers(_deps: Deps): Promise<RunningWorkers> {
-  return { close: async () => {} };
+type Start = (deps: Deps) => Promise<RunningWorker>;
+
+const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
+  // persist: async () => (await import('./persist.js')).start,
+};
+
+export async function startWorkers(deps: Deps): Promise<RunningWorker> {
+  const running: RunningWorker[] = [];
+  for (const name of deps.config.WORKER_QUEUES) {
+    const load = registry[name];
+    if (!load) continue;
+    running.push(await (await load())(deps));
+    deps.log.info({ queue: name }, 'worker started');
+  }
+  return {
+    async close() {
+      await Promise.all(running.map((w) => w.close()));
+    },
+  };
 }
