@@ -55,6 +55,12 @@ const schema = z.object({
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   METRICS_TOKEN: z.string().min(1).optional(),
   CORS_ORIGINS: list.default([]),
+  RATE_LIMIT_AUTH_PER_MINUTE: int(1).default(30),
+  RATE_LIMIT_LOGIN_FAILURES: int(1).default(10),
+  RATE_LIMIT_WRITE_PER_MINUTE: int(1).default(1200),
+  RATE_LIMIT_TYPING_PER_MINUTE: int(1).default(120),
+  RATE_LIMIT_SEARCH_PER_MINUTE: int(1).default(300),
+  RATE_LIMIT_IP_PER_MINUTE: int(1).default(6000),
 });
 
 type Env = z.infer<typeof schema>;

@@ -6,6 +6,7 @@ import type { EventStream } from './infra/events.js';
 import { closeQueues, createQueues, QUEUE_NAMES, type Queues } from './infra/queues.js';
 import { createRedis, redisKeys, redisReady, type Redis, type RedisKeys } from './infra/redis.js';
 import type { TokenConfig } from './domain/tokens.js';
+import { createLimits, type Limits } from './api/rate-limit.js';
 import type { Check } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 
@@ -19,6 +20,8 @@ export interface Deps {
   stream: EventStream;
   queues: Queues;
   tokens: TokenConfig;
+  /** Redis-backed rate limits shared by all processes. */
+  limits: Limits;
 }
 
 export async function createDeps(config: Config, log: Logger): Promise<Deps> {
@@ -35,6 +38,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     keys,
     stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN },
     queues: createQueues(redis, keys.bull),
+    limits: createLimits(redis, keys.rateLimit, config),
     tokens: {
       secret: config.JWT_SECRET,
       issuer: config.JWT_ISSUER,

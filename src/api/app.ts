@@ -4,7 +4,8 @@ import Koa from 'koa';
 import type { Deps } from '../deps.js';
 import { verifyAccessToken } from '../domain/tokens.js';
 import type { Check } from '../observability/health.js';
-import { docsPage } from './docs-page.js';
+import { docsPage, docsScript } from './docs-page.js';
+import { security } from './security.js';
 import { requestContext } from './middleware.js';
 import { buildOpenApi } from './openapi.js';
 import { bearerToken, mountRoutes, type RouteSpec } from './route.js';
@@ -27,6 +28,7 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const mount = {
     authenticate: async (ctx: Koa.Context) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
+    limits: deps.limits,
   };
   const ops = opsRoutes(options.checks, deps.config.METRICS_TOKEN);
   const api = apiRoutes(deps);
@@ -41,10 +43,15 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
     ctx.type = 'html';
     ctx.body = docsPage;
   });
+  root.get('/api/docs.js', (ctx) => {
+    ctx.type = 'application/javascript';
+    ctx.body = docsScript;
+  });
   const v1 = new Router({ prefix: API_PREFIX });
   mountRoutes(v1, api as RouteSpec[], mount);
 
   app.use(requestContext(deps.log));
+  for (const middleware of security(deps)) app.use(middleware);
   app.use(root.routes()).use(root.allowedMethods());
   app.use(v1.routes()).use(v1.allowedMethods());
   for (const router of options.extra ?? []) app.use(router.routes());

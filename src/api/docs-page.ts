@@ -1,4 +1,5 @@
 // A dependency-free page that renders /api/v1/openapi.json for people (no CDN, text only).
+// The script is served separately so the Content-Security-Policy needs no 'unsafe-inline'.
 export const docsPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Fechatter API</title>
@@ -10,8 +11,9 @@ summary{cursor:pointer}code,pre{font:13px ui-monospace,monospace}pre{background:
 </style></head><body>
 <h1>Fechatter API</h1><p>Machine-readable: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a> (OpenAPI 3.1).</p>
 <main id="ops">Loading…</main>
-<script>
-fetch('/api/v1/openapi.json').then(r => r.json()).then(doc => {
+<script src="/api/docs.js"></script></body></html>`;
+
+export const docsScript = `fetch('/api/v1/openapi.json').then(r => r.json()).then(doc => {
   const main = document.getElementById('ops'); main.textContent = '';
   const intro = document.createElement('p'); intro.textContent = doc.info.description; main.append(intro);
   const byTag = {};
@@ -30,4 +32,4 @@ fetch('/api/v1/openapi.json').then(r => r.json()).then(doc => {
     }
   }
 });
-</script></body></html>`;
+`;

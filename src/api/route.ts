@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import { readJsonBody } from './body.js';
+import type { LimitName, Limits } from './rate-limit.js';
 
 export type Guard = 'public' | 'user';
 
@@ -34,6 +35,8 @@ export interface RouteSpec<B = unknown, Q = unknown, P = unknown, G extends Guar
   params?: z.ZodType<P>;
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
+  /** Rate limit spent before the handler runs: `auth` per client IP, the others per user. */
+  limit?: Extract<LimitName, 'auth' | 'write' | 'typing' | 'search'>;
   /** Status -> description and (optionally) response schema, for the OpenAPI document. */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handler: (input: RouteInput<B, Q, P, G>) => Promise<Reply>;
@@ -69,12 +72,14 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
 export interface MountOptions {
   authenticate: (ctx: Context) => Promise<AuthUser>;
   bodyLimit: number;
+  limits?: Limits;
 }
 
 export function mountRoutes(router: Router, specs: RouteSpec[], options: MountOptions): void {
   for (const spec of specs) {
     router[spec.method](spec.path, async (ctx) => {
       const user = spec.guard === 'user' ? await options.authenticate(ctx) : undefined;
+      if (spec.limit && options.limits) await options.limits.consume(spec.limit, spec.limit === 'auth' || !user ? ctx.ip : user.id);
       if (spec.params && !spec.params.safeParse(ctx.params).success) throw new NotFoundError();
       const params = spec.params ? spec.params.parse(ctx.params) : ctx.params;
       const query = parse(spec.query, ctx.query, 'query string');

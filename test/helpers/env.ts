@@ -48,6 +48,12 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     HOST: '127.0.0.1',
     PORT: '0',
     DB_POOL_MAX: '5',
+    // Tests sign up many users from one IP; the rate-limit tests set their own low limits.
+    RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+    RATE_LIMIT_WRITE_PER_MINUTE: '100000',
+    RATE_LIMIT_SEARCH_PER_MINUTE: '100000',
+    RATE_LIMIT_TYPING_PER_MINUTE: '100000',
+    RATE_LIMIT_IP_PER_MINUTE: '1000000',
     ...overrides,
   };
   const config = loadConfig(vars);

@@ -1,0 +1,63 @@
+// Rate limits shared by every process through Redis (rate-limiter-flexible). While Redis is
+// unreachable an in-memory limiter per process takes over, so limits degrade instead of failing.
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Config } from '../config.js';
+import { RateLimitedError } from '../domain/errors.js';
+import type { Redis } from '../infra/redis.js';
+import { metrics } from '../observability/metrics.js';
+
+export type LimitName = 'auth' | 'write' | 'typing' | 'search' | 'ip' | 'login_failures';
+
+export interface Limits {
+  /** Spends one point of `name` for `key`; throws RateLimitedError (429) when none are left. */
+  consume(name: LimitName, key: string): Promise<void>;
+  /** Whether `key` is currently blocked for `name`, without spending a point. */
+  check(name: LimitName, key: string): Promise<void>;
+  reward(name: LimitName, key: string): Promise<void>;
+}
+
+export function createLimits(redis: Redis, prefix: string, config: Config): Limits {
+  const spec: Record<LimitName, { points: number; duration: number; blockDuration?: number }> = {
+    auth: { points: config.RATE_LIMIT_AUTH_PER_MINUTE, duration: 60 },
+    // Consecutive failures of one account; a success resets it. Locked for 15 minutes.
+    login_failures: { points: config.RATE_LIMIT_LOGIN_FAILURES, duration: 15 * 60, blockDuration: 15 * 60 },
+    write: { points: config.RATE_LIMIT_WRITE_PER_MINUTE, duration: 60 },
+    typing: { points: config.RATE_LIMIT_TYPING_PER_MINUTE, duration: 60 },
+    search: { points: config.RATE_LIMIT_SEARCH_PER_MINUTE, duration: 60 },
+    ip: { points: config.RATE_LIMIT_IP_PER_MINUTE, duration: 60 },
+  };
+  const limiters = Object.fromEntries(
+    Object.entries(spec).map(([name, s]) => [
+      name,
+      new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${prefix}:${name}`,
+        ...s,
+        insuranceLimiter: new RateLimiterMemory({ ...s, keyPrefix: `${prefix}:${name}` }),
+      }),
+    ]),
+  ) as Record<LimitName, RateLimiterRedis>;
+
+  const reject = (name: LimitName, res: RateLimiterRes): never => {
+    metrics.rateLimited.inc({ limit: name });
+    throw new RateLimitedError(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+  };
+
+  return {
+    async consume(name, key) {
+      try {
+        await limiters[name].consume(key);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) reject(name, err);
+        throw err;
+      }
+    },
+    async check(name, key) {
+      const res = await limiters[name].get(key);
+      if (res && res.remainingPoints <= 0 && res.msBeforeNext > 0) reject(name, res);
+    },
+    async reward(name, key) {
+      await limiters[name].delete(key).catch(() => {});
+    },
+  };
+}
