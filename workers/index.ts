@@ -12,6 +12,7 @@ type Start = (deps: Deps) => Promise<RunningWorker>;
 
 const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
   // persist: async () => (await import('./persist.js')).start,
+  receipts: async () => (await import('./receipts.js')).start,
 };
 
 export async function startWorkers(deps: Deps): Promise<RunningWorker> {

@@ -53,6 +53,8 @@ export function route<B = undefined, Q = undefined, P = Record<string, never>, G
 export const id = z.string().regex(/^[1-9]\d{0,17}$/, 'must be an id');
 export const idParams = <K extends string>(...keys: K[]) =>
   z.object(Object.fromEntries(keys.map((k) => [k, id])) as Record<K, typeof id>);
+/** Message ids are UUIDs (assigned by the API at accept time). */
+export const messageIdParams = z.object({ mid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i) });
 
 export function zodDetails(error: z.ZodError) {
   return error.issues.map((issue) => ({

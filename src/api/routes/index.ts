@@ -1,7 +1,10 @@
 // Every /api/v1 route table, in the order they appear in the OpenAPI document.
 import type { Deps } from '../../deps.js';
 import type { RouteSpec } from '../route.js';
+import { receiptRoutes } from './receipts.js';
 
-export function apiRoutes(_deps: Deps): RouteSpec[] {
-  return [];
+export function apiRoutes(deps: Deps): RouteSpec[] {
+  return [
+    ...receiptRoutes(deps),
+  ];
 }
