@@ -7,6 +7,8 @@ import { closeQueues, createQueues, QUEUE_NAMES, type Queues } from './infra/que
 import { createRedis, redisKeys, redisReady, type Redis, type RedisKeys } from './infra/redis.js';
 import type { TokenConfig } from './domain/tokens.js';
 import { createLimits, type Limits } from './api/rate-limit.js';
+import { isDependencyDown } from './api/middleware.js';
+import { createBreaker, type Breaker } from './infra/breaker.js';
 import type { Check } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 
@@ -22,6 +24,8 @@ export interface Deps {
   tokens: TokenConfig;
   /** Redis-backed rate limits shared by all processes. */
   limits: Limits;
+  /** Fast-fails API reads (503) while Postgres keeps failing. */
+  readBreaker: Breaker;
 }
 
 export async function createDeps(config: Config, log: Logger): Promise<Deps> {
@@ -39,6 +43,10 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN },
     queues: createQueues(redis, keys.bull),
     limits: createLimits(redis, keys.rateLimit, config),
+    readBreaker: createBreaker('postgres_reads', {
+      enabled: config.ENABLE_CIRCUIT_BREAKER,
+      isFailure: (err) => isDependencyDown(err) === 'postgres' || (err as { code?: string })?.code === 'ETIMEDOUT',
+    }),
     tokens: {
       secret: config.JWT_SECRET,
       issuer: config.JWT_ISSUER,
@@ -57,7 +65,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
 /** The readiness checks of a role that talks to Postgres, Redis and the queues. */
 export function coreChecks(deps: Deps): Check[] {
   return [
-    { name: 'postgres', required: true, run: () => pingDb(deps.db) },
+    { name: 'postgres', required: true, run: async () => (await pingDb(deps.db), { breaker: deps.readBreaker.state() }) },
     { name: 'redis', required: true, run: async () => void (await deps.redis.ping()) },
     {
       name: 'queues',

@@ -8,7 +8,7 @@ import { docsPage, docsScript } from './docs-page.js';
 import { security } from './security.js';
 import { requestContext } from './middleware.js';
 import { buildOpenApi } from './openapi.js';
-import { bearerToken, mountRoutes, type RouteSpec } from './route.js';
+import { bearerToken, mountRoutes, type MountOptions, type RouteSpec } from './route.js';
 import { apiRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { NotFoundError } from '../domain/errors.js';
@@ -26,9 +26,10 @@ export interface AppOptions {
 export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const app = new Koa({ proxy: true });
   const mount = {
-    authenticate: async (ctx: Koa.Context) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
+    authenticate: async (ctx: Parameters<MountOptions["authenticate"]>[0]) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
     limits: deps.limits,
+    readBreaker: deps.readBreaker,
   };
   const ops = opsRoutes(options.checks, deps.config.METRICS_TOKEN);
   const api = apiRoutes(deps);

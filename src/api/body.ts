@@ -1,5 +1,6 @@
 // JSON request bodies: size-limited (413), must be JSON (400), bounded nesting depth (400).
-import type { Context } from 'koa';
+// ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
+import type { ParameterizedContext as Context } from 'koa';
 import getRawBody from 'raw-body';
 import { PayloadTooLargeError, ValidationError } from '../domain/errors.js';
 

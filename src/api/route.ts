@@ -2,12 +2,14 @@
 // thin handler. The same specs mount the Koa router and generate the OpenAPI document, so the
 // published contract cannot drift from what is validated.
 import type Router from '@koa/router';
-import type { Context } from 'koa';
+// ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
+import type { ParameterizedContext as Context } from 'koa';
 import { z } from 'zod';
 import { NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import { readJsonBody } from './body.js';
 import type { LimitName, Limits } from './rate-limit.js';
+import type { Breaker } from '../infra/breaker.js';
 
 export type Guard = 'public' | 'user';
 
@@ -75,6 +77,8 @@ export interface MountOptions {
   authenticate: (ctx: Context) => Promise<AuthUser>;
   bodyLimit: number;
   limits?: Limits;
+  /** GET handlers (Postgres reads) run inside this breaker. */
+  readBreaker?: Breaker;
 }
 
 export function mountRoutes(router: Router, specs: RouteSpec[], options: MountOptions): void {
@@ -87,7 +91,8 @@ export function mountRoutes(router: Router, specs: RouteSpec[], options: MountOp
       const query = parse(spec.query, ctx.query, 'query string');
       const raw = spec.body ? await readJsonBody(ctx, options.bodyLimit) : undefined;
       const body = parse(spec.body, raw, 'request body');
-      const reply = await spec.handler({ body, query, params, user, ctx } as RouteInput<unknown, unknown, unknown, Guard>);
+      const input = { body, query, params, user, ctx } as RouteInput<unknown, unknown, unknown, Guard>;
+      const reply = spec.method === 'get' && options.readBreaker ? await options.readBreaker.run(() => spec.handler(input)) : await spec.handler(input);
       ctx.status = reply.status;
       if (reply.headers) ctx.set(reply.headers);
       if (reply.body !== undefined) ctx.body = reply.body;
