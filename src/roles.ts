@@ -9,6 +9,7 @@ import { mountRoutes } from './api/route.js';
 import { opsRoutes } from './api/routes/ops.js';
 import type { Config } from './config.js';
 import { coreChecks, type Deps } from './deps.js';
+import { observe } from './observability/metrics.js';
 import { createRealtime, type Realtime } from './realtime/index.js';
 import { startWorkers } from '../workers/index.js';
 
@@ -61,6 +62,12 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
   const withFanout = role === 'fanout' || role === 'all';
   const withWorkers = role === 'worker' || role === 'all';
 
+  const pool = () => (deps.db.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number } }).pool;
+  observe({
+    queues: deps.queues,
+    pool: () => ({ used: pool()?.numUsed() ?? 0, free: pool()?.numFree() ?? 0, pending: pool()?.numPendingAcquires() ?? 0 }),
+    redisReady: () => deps.redis.status === 'ready',
+  });
   const realtime = withFanout ? await createRealtime(deps) : undefined;
   const workers = withWorkers ? await startWorkers(deps) : undefined;
   const checks = coreChecks(deps);

@@ -38,6 +38,9 @@ describe('operations endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
     expect(res.body).toContain('fechatter_http_request_duration_seconds');
+    expect(res.body).toMatch(/fechatter_queue_jobs\{queue="persist",state="waiting"\} 0/);
+    expect(res.body).toMatch(/fechatter_redis_up 1/);
+    expect(res.body).toMatch(/fechatter_postgres_pool_connections\{state="used"\}/);
   });
 
   it('answers unknown routes with the error shape and a request id', async () => {
