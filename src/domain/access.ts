@@ -118,3 +118,8 @@ export async function invalidateChatMembers(deps: AccessDeps, chatId: string, us
   if (userIds.length === 0) return;
   await deps.redis.del(...userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`))).catch(() => {});
 }
+
+/** Chat creator or workspace admin+ may rename and archive a chat and remove its members. */
+export function canManageChat(access: ChatAccess, userId: string): boolean {
+  return access.chat.created_by === userId || roleAtLeast(access.role, 'admin');
+}

@@ -1,10 +1,18 @@
 // Every /api/v1 route table, in the order they appear in the OpenAPI document.
 import type { Deps } from '../../deps.js';
 import type { RouteSpec } from '../route.js';
+import { authRoutes } from './auth.js';
+import { chatRoutes } from './chats.js';
+import { invitationRoutes } from './invitations.js';
+import { workspaceRoutes } from './workspaces.js';
 import { receiptRoutes } from './receipts.js';
 
 export function apiRoutes(deps: Deps): RouteSpec[] {
   return [
+    ...authRoutes(deps),
+    ...workspaceRoutes(deps),
+    ...invitationRoutes(deps),
+    ...chatRoutes(deps),
     ...receiptRoutes(deps),
   ];
 }

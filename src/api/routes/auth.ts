@@ -1,0 +1,104 @@
+// Auth and the current user (API.md "Auth and users").
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import { login, logout, refresh, signup } from '../../domain/auth.js';
+import { getMe, updateMe } from '../../domain/users.js';
+import { route, type RouteSpec } from '../route.js';
+
+//  method  path            guard
+//  POST    /auth/signup    public
+//  POST    /auth/login     public
+//  POST    /auth/refresh   public
+//  POST    /auth/logout    user
+//  GET     /me             user
+//  PATCH   /me             user
+
+/** Case-insensitive everywhere: stored and compared lower-cased. */
+export const emailField = z.string().trim().toLowerCase().max(254).pipe(z.email());
+export const passwordField = z.string().min(8).max(256);
+export const displayNameField = z.string().trim().min(1).max(100);
+const refreshTokenField = z.string().min(1).max(200);
+
+export const userSchema = z.object({ id: z.string(), email: z.string(), display_name: z.string(), created_at: z.string() });
+const sessionSchema = z.object({
+  user: userSchema,
+  access_token: z.string(),
+  refresh_token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.number().describe('Seconds until the access token expires (TOKEN_EXPIRY_SECONDS).'),
+});
+const meSchema = z.object({
+  user: userSchema,
+  workspaces: z.array(z.object({ id: z.string(), name: z.string(), slug: z.string(), role: z.enum(['owner', 'admin', 'member', 'guest']) })),
+});
+
+export function authRoutes(deps: Deps): RouteSpec[] {
+  return [
+    route({
+      method: 'post',
+      path: '/auth/signup',
+      guard: 'public',
+      tag: 'auth',
+      summary: 'Create an account and sign in',
+      body: z.strictObject({ email: emailField, password: passwordField, display_name: displayNameField }),
+      responses: { 201: { description: 'signed up', schema: sessionSchema }, 409: { description: 'email already registered' } },
+      handler: async ({ body }) => ({ status: 201, body: await signup(deps, body) }),
+    }),
+    route({
+      method: 'post',
+      path: '/auth/login',
+      guard: 'public',
+      tag: 'auth',
+      summary: 'Sign in with email and password',
+      // Lenient shapes: a wrong email or password is the same 401, whatever it looks like.
+      body: z.strictObject({ email: z.string().trim().min(1).max(254), password: z.string().min(1).max(256) }),
+      responses: { 200: { description: 'signed in', schema: sessionSchema }, 401: { description: 'bad credentials (same answer for unknown email and wrong password)' } },
+      handler: async ({ body }) => ({ status: 200, body: await login(deps, body) }),
+    }),
+    route({
+      method: 'post',
+      path: '/auth/refresh',
+      guard: 'public',
+      tag: 'auth',
+      summary: 'Exchange a refresh token for a new pair; the old one is spent, re-using it revokes the session',
+      body: z.strictObject({ refresh_token: refreshTokenField }),
+      responses: { 200: { description: 'new token pair', schema: sessionSchema }, 401: { description: 'unknown, expired, spent or revoked refresh token' } },
+      handler: async ({ body }) => ({ status: 200, body: await refresh(deps, body.refresh_token) }),
+    }),
+    route({
+      method: 'post',
+      path: '/auth/logout',
+      guard: 'user',
+      tag: 'auth',
+      summary: 'End the session of this refresh token (its whole family). Access tokens expire on their own.',
+      body: z.strictObject({ refresh_token: refreshTokenField }),
+      responses: { 204: { description: 'signed out' } },
+      handler: async ({ body, user }) => {
+        await logout(deps, user.id, body.refresh_token);
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/me',
+      guard: 'user',
+      tag: 'auth',
+      summary: 'The current user and their workspaces',
+      responses: { 200: { description: 'me', schema: meSchema } },
+      handler: async ({ user }) => ({ status: 200, body: await getMe(deps, user.id) }),
+    }),
+    route({
+      method: 'patch',
+      path: '/me',
+      guard: 'user',
+      tag: 'auth',
+      summary: 'Change display name or password (a password change signs out every refresh token)',
+      body: z.strictObject({
+        display_name: displayNameField.optional(),
+        password: z.strictObject({ current: z.string().min(1).max(256), new: passwordField }).optional(),
+      }),
+      responses: { 200: { description: 'updated', schema: z.object({ user: userSchema }) } },
+      handler: async ({ body, user }) => ({ status: 200, body: { user: await updateMe(deps, user.id, body) } }),
+    }),
+  ];
+}

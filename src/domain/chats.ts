@@ -1,0 +1,254 @@
+// Chats: create, list (with unread counts), browse public, read, rename, archive.
+// Membership verbs live in chat-members.ts. Authorization goes through access.ts; every change
+// invalidates the access cache and publishes its event after COMMIT.
+import type { Knex } from 'knex';
+import type { Deps } from '../deps.js';
+import { accessChat, accessWorkspace, canManageChat, invalidateChat, invalidateChatMembers, type ChatType } from './access.js';
+import { memberEvents, publishAfterCommit } from './chat-events.js';
+import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { iso } from './users.js';
+
+export interface Chat {
+  id: string;
+  workspace_id: string;
+  type: ChatType;
+  name: string | null;
+  topic: string | null;
+  created_by: string;
+  created_at: string;
+  last_seq: number;
+  member_count: number;
+  archived_at: string | null;
+}
+
+export interface LastMessage {
+  id: string;
+  chat_id: string;
+  workspace_id: string;
+  seq: number;
+  sender_id: string;
+  content: string;
+  client_id: string;
+  reply_to: string | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+}
+
+export interface MyChat extends Chat {
+  unread_count: number;
+  last_read_seq: number;
+  last_message: LastMessage | null;
+}
+
+export type ChatDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'stream' | 'log'>;
+
+/** Select list for `chats as c`, read back with toChat. */
+export function chatColumns(db: Knex) {
+  return [
+    'c.id', 'c.workspace_id', 'c.type', 'c.name', 'c.topic', 'c.created_by', 'c.created_at', 'c.last_seq', 'c.archived_at',
+    db.raw('(select count(*)::int from chat_members x where x.chat_id = c.id) as member_count'),
+  ];
+}
+
+export function toChat(row: Record<string, any>): Chat {
+  return {
+    id: String(row.id),
+    workspace_id: String(row.workspace_id),
+    type: row.type,
+    name: row.name ?? null,
+    topic: row.topic ?? null,
+    created_by: String(row.created_by),
+    created_at: iso(row.created_at)!,
+    last_seq: Number(row.last_seq),
+    member_count: Number(row.member_count),
+    archived_at: iso(row.archived_at),
+  };
+}
+
+export async function loadChat(db: Knex, chatId: string): Promise<Chat> {
+  const row = await db('chats as c').where('c.id', chatId).first(chatColumns(db));
+  if (!row) throw new NotFoundError('chat');
+  return toChat(row);
+}
+
+/** Rejects user ids that are not members of the workspace, naming them (400). */
+export async function requireWorkspaceMembers(db: Knex, workspaceId: string, userIds: string[], field: string): Promise<void> {
+  if (userIds.length === 0) return;
+  const rows = await db('workspace_members').where({ workspace_id: workspaceId }).whereIn('user_id', userIds).select('user_id');
+  const found = new Set(rows.map((r) => String(r.user_id)));
+  const missing = userIds.filter((id) => !found.has(id));
+  if (missing.length) {
+    throw new ValidationError(`Not members of this workspace: ${missing.join(', ')}.`, [
+      { field, code: 'not_workspace_member', message: 'these users are not members of the workspace', user_ids: missing },
+    ]);
+  }
+}
+
+export interface CreateChatInput {
+  type: ChatType;
+  name?: string | null;
+  topic?: string | null;
+  member_ids?: string[];
+}
+
+function checkShape(input: CreateChatInput, others: string[], given: string[]): void {
+  const fail = (field: string, message: string) => {
+    throw new ValidationError(message, [{ field, code: 'invalid_for_type', message }]);
+  };
+  if ((input.type === 'public' || input.type === 'private') && !input.name) fail('name', `A ${input.type} chat needs a name.`);
+  if (input.type === 'group' && others.length < 1) fail('member_ids', 'A group needs at least one other member.');
+  if (input.type === 'direct') {
+    if (others.length !== 1 || given.length !== 1) fail('member_ids', 'A direct chat takes exactly one other member.');
+    if (input.name != null) fail('name', 'A direct chat has no name.');
+  }
+}
+
+/** `<workspace>:<low user id>:<high user id>`: one direct chat per pair (a unique column). */
+export function directKey(workspaceId: string, a: string, b: string): string {
+  const [low, high] = BigInt(a) < BigInt(b) ? [a, b] : [b, a];
+  return `${workspaceId}:${low}:${high}`;
+}
+
+/**
+ * Creates a chat with the caller as a member (guests cannot). For `direct`, an existing chat of
+ * the pair is returned instead (`created: false`), re-adding either person if they had left.
+ */
+export async function createChat(deps: ChatDeps, userId: string, workspaceId: string, input: CreateChatInput): Promise<{ chat: Chat; created: boolean }> {
+  await accessWorkspace(deps, userId, workspaceId, 'member');
+  const given = [...new Set(input.member_ids ?? [])];
+  const others = given.filter((id) => id !== userId);
+  checkShape(input, others, given);
+  await requireWorkspaceMembers(deps.db, workspaceId, others, 'member_ids');
+  const memberIds = [userId, ...others];
+  const key = input.type === 'direct' ? directKey(workspaceId, userId, others[0]) : null;
+
+  const outcome = await deps.db.transaction(async (trx) => {
+    const [row] = await trx('chats')
+      .insert({ workspace_id: workspaceId, type: input.type, name: input.name ?? null, topic: input.topic ?? null, created_by: userId, direct_key: key })
+      .onConflict('direct_key')
+      .ignore()
+      .returning('id');
+    const chatId = row ? String(row.id) : String((await trx('chats').where({ direct_key: key }).first('id')).id);
+    const joined = await trx('chat_members')
+      .insert(memberIds.map((id) => ({ chat_id: chatId, user_id: id, workspace_id: workspaceId })))
+      .onConflict(['chat_id', 'user_id'])
+      .ignore()
+      .returning('user_id');
+    return { chatId, created: Boolean(row), joined: joined.map((r: { user_id: string }) => String(r.user_id)) };
+  });
+
+  // The new id may have been probed (and cached as missing) before it existed.
+  await invalidateChat(deps, outcome.chatId);
+  await invalidateChatMembers(deps, outcome.chatId, memberIds);
+  const chat = await loadChat(deps.db, outcome.chatId);
+  await publishAfterCommit(
+    deps,
+    outcome.created
+      ? [{ type: 'chat.created', workspace_id: workspaceId, chat_id: chat.id, data: { ...chat, member_ids: memberIds } }]
+      : memberEvents('chat.member_joined', workspaceId, chat.id, outcome.joined),
+  );
+  return { chat, created: outcome.created };
+}
+
+const toLastMessage = (row: Record<string, any>): LastMessage | null =>
+  row.lm_id
+    ? {
+        id: row.lm_id,
+        chat_id: String(row.id),
+        workspace_id: String(row.workspace_id),
+        seq: Number(row.lm_seq),
+        sender_id: String(row.lm_sender_id),
+        content: row.lm_deleted_at ? '' : row.lm_content,
+        client_id: row.lm_client_id,
+        reply_to: row.lm_reply_to ?? null,
+        created_at: iso(row.lm_created_at)!,
+        edited_at: iso(row.lm_edited_at),
+        deleted: Boolean(row.lm_deleted_at),
+      }
+    : null;
+
+/**
+ * The caller's chats in one query: each with its unread count (seq > last_read_seq, not sent by
+ * me, not deleted; API.md) and its newest message, most recently active first.
+ */
+export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: string): Promise<MyChat[]> {
+  await accessWorkspace(deps, userId, workspaceId);
+  const { rows } = await deps.db.raw(
+    `select c.id, c.workspace_id, c.type, c.name, c.topic, c.created_by, c.created_at, c.last_seq, c.archived_at,
+            (select count(*)::int from chat_members x where x.chat_id = c.id) as member_count,
+            cm.last_read_seq,
+            (select count(*)::int from messages m
+              where m.chat_id = c.id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null) as unread_count,
+            lm.id as lm_id, lm.seq as lm_seq, lm.sender_id as lm_sender_id, lm.content as lm_content,
+            lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at,
+            lm.edited_at as lm_edited_at, lm.deleted_at as lm_deleted_at
+       from chat_members cm
+       join chats c on c.id = cm.chat_id
+       left join lateral (select * from messages m where m.chat_id = c.id order by m.seq desc limit 1) lm on true
+      where cm.user_id = ? and cm.workspace_id = ?
+      order by coalesce(lm.created_at, c.created_at) desc, c.id desc`,
+    [userId, workspaceId],
+  );
+  return rows.map((row: Record<string, any>) => ({
+    ...toChat(row),
+    unread_count: Number(row.unread_count),
+    last_read_seq: Number(row.last_read_seq),
+    last_message: toLastMessage(row),
+  }));
+}
+
+/** Public, unarchived chats the caller has not joined yet. Guests cannot join public chats: 403. */
+export async function browsePublicChats(deps: ChatDeps, userId: string, workspaceId: string): Promise<Chat[]> {
+  const access = await accessWorkspace(deps, userId, workspaceId);
+  if (access.role === 'guest') throw new ForbiddenError('Guests cannot browse public chats.');
+  const rows = await deps.db('chats as c')
+    .where({ 'c.workspace_id': workspaceId, 'c.type': 'public' })
+    .whereNull('c.archived_at')
+    .whereNotExists((q) => q.select(deps.db.raw('1')).from('chat_members as me').whereRaw('me.chat_id = c.id').where('me.user_id', userId))
+    .orderBy('c.name')
+    .orderBy('c.id')
+    .select(chatColumns(deps.db));
+  return rows.map(toChat);
+}
+
+export async function getChat(deps: ChatDeps, userId: string, chatId: string): Promise<Chat> {
+  await accessChat(deps, userId, chatId, 'read');
+  return loadChat(deps.db, chatId);
+}
+
+export interface ChatUpdate {
+  name?: string | null;
+  topic?: string | null;
+}
+
+/** Creator or workspace admin+ (of a chat they can see). `topic: null` clears the topic. */
+export async function updateChat(deps: ChatDeps, userId: string, chatId: string, update: ChatUpdate): Promise<Chat> {
+  const access = await accessChat(deps, userId, chatId, 'read');
+  if (!canManageChat(access, userId)) throw new ForbiddenError('Only the chat creator or a workspace admin may change this chat.');
+  const { type } = access.chat;
+  if (update.name !== undefined) {
+    if (type === 'direct') throw new ValidationError('A direct chat has no name.', [{ field: 'name', code: 'invalid_for_type', message: 'not allowed' }]);
+    if (update.name === null && type !== 'group') throw new ValidationError(`A ${type} chat needs a name.`, [{ field: 'name', code: 'invalid_for_type', message: 'required' }]);
+  }
+  const patch: Record<string, unknown> = {};
+  if (update.name !== undefined) patch.name = update.name;
+  if (update.topic !== undefined) patch.topic = update.topic;
+  if (Object.keys(patch).length === 0) return loadChat(deps.db, chatId);
+  await deps.db('chats').where({ id: chatId }).update({ ...patch, updated_at: deps.db.fn.now() });
+  await invalidateChat(deps, chatId);
+  const chat = await loadChat(deps.db, chatId);
+  await publishAfterCommit(deps, [{ type: 'chat.updated', workspace_id: chat.workspace_id, chat_id: chat.id, data: { ...chat } }]);
+  return chat;
+}
+
+/** Archives (no new messages; history stays readable). Archiving twice changes nothing. */
+export async function archiveChat(deps: ChatDeps, userId: string, chatId: string): Promise<void> {
+  const access = await accessChat(deps, userId, chatId, 'read');
+  if (!canManageChat(access, userId)) throw new ForbiddenError('Only the chat creator or a workspace admin may archive this chat.');
+  const changed = await deps.db('chats').where({ id: chatId }).whereNull('archived_at').update({ archived_at: deps.db.fn.now(), updated_at: deps.db.fn.now() });
+  if (!changed) return;
+  await invalidateChat(deps, chatId);
+  const chat = await loadChat(deps.db, chatId);
+  await publishAfterCommit(deps, [{ type: 'chat.updated', workspace_id: chat.workspace_id, chat_id: chat.id, data: { ...chat } }]);
+}

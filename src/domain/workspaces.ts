@@ -1,0 +1,196 @@
+// Workspaces (tenants) and their members. Role rules (API.md): admin+ manages members; only an
+// owner may grant or take `owner`/`admin`; a workspace always keeps at least one owner.
+// Changes of role and membership run under a lock on the workspace row, so two concurrent
+// demotions cannot both pass the "another owner remains" check.
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Deps } from '../deps.js';
+import { accessWorkspace, invalidateChatMembers, invalidateWorkspaceMember, roleAtLeast, type Role } from './access.js';
+import { memberEvents, publishAfterCommit } from './chat-events.js';
+import { ConflictError, ForbiddenError, NotFoundError } from './errors.js';
+import { iso, joinedUser, userColumns, type User } from './users.js';
+
+export interface Workspace {
+  id: string;
+  name: string;
+  slug: string;
+  /** The caller's role. */
+  role: Role;
+  created_at: string;
+}
+
+export interface WorkspaceMember {
+  user: User;
+  role: Role;
+  joined_at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  /** The last user id of the previous page. */
+  cursor?: string;
+}
+
+const toWorkspace = (row: Record<string, any>): Workspace => ({
+  id: String(row.id),
+  name: row.name,
+  slug: row.slug,
+  role: row.role,
+  created_at: iso(row.created_at)!,
+});
+
+/** "Acme Inc." -> "acme-inc"; ASCII letters and digits only, so slugs are safe in URLs. */
+export function slugify(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return slug || 'workspace';
+}
+
+export async function createWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, name: string): Promise<Workspace> {
+  const base = slugify(name);
+  const workspace = await deps.db.transaction(async (trx) => {
+    // The first try is the plain slug; on a collision a short random suffix (no counting race).
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const slug = attempt === 0 ? base : `${base}-${randomBytes(3).toString('hex')}`;
+      const [row] = await trx('workspaces').insert({ name, slug, created_by: userId }).onConflict('slug').ignore().returning(['id', 'name', 'slug', 'created_at']);
+      if (!row) continue;
+      await trx('workspace_members').insert({ workspace_id: row.id, user_id: userId, role: 'owner' });
+      return toWorkspace({ ...row, role: 'owner' });
+    }
+    throw new ConflictError('Could not find a free slug for this name; try another name.');
+  });
+  // A probe of this id before it existed may have cached "not a member".
+  await invalidateWorkspaceMember(deps, workspace.id, userId);
+  return workspace;
+}
+
+export async function listWorkspaces(deps: Pick<Deps, 'db'>, userId: string): Promise<Workspace[]> {
+  const rows = await deps.db('workspace_members as wm')
+    .join('workspaces as w', 'w.id', 'wm.workspace_id')
+    .where('wm.user_id', userId)
+    .orderBy('w.id')
+    .select('w.id', 'w.name', 'w.slug', 'w.created_at', 'wm.role');
+  return rows.map(toWorkspace);
+}
+
+export async function getWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string): Promise<Workspace> {
+  const access = await accessWorkspace(deps, userId, workspaceId);
+  const row = await deps.db('workspaces').where({ id: workspaceId }).first('id', 'name', 'slug', 'created_at');
+  if (!row) throw new NotFoundError('workspace');
+  return toWorkspace({ ...row, role: access.role });
+}
+
+/** Renames; the slug stays, so links keep working. */
+export async function renameWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, name: string): Promise<Workspace> {
+  const access = await accessWorkspace(deps, userId, workspaceId, 'admin');
+  const [row] = await deps.db('workspaces').where({ id: workspaceId }).update({ name }).returning(['id', 'name', 'slug', 'created_at']);
+  if (!row) throw new NotFoundError('workspace');
+  return toWorkspace({ ...row, role: access.role });
+}
+
+function memberQuery(db: Knex, workspaceId: string) {
+  return db('workspace_members as wm')
+    .join('users as u', 'u.id', 'wm.user_id')
+    .where('wm.workspace_id', workspaceId)
+    .select(...userColumns, 'wm.role', 'wm.joined_at');
+}
+
+const toMember = (row: Record<string, any>): WorkspaceMember => ({ user: joinedUser(row), role: row.role, joined_at: iso(row.joined_at)! });
+
+/** Guests see only themselves and people who share a chat with them. Ordered by user id. */
+export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, page: PageRequest): Promise<Page<WorkspaceMember>> {
+  const access = await accessWorkspace(deps, userId, workspaceId);
+  const query = memberQuery(deps.db, workspaceId).orderBy('wm.user_id').limit(page.limit + 1);
+  if (page.cursor) query.where('wm.user_id', '>', page.cursor);
+  if (access.role === 'guest') {
+    query.where((q) =>
+      q.where('wm.user_id', userId).orWhereExists((sub) =>
+        sub
+          .select(deps.db.raw('1'))
+          .from('chat_members as mine')
+          .join('chat_members as theirs', 'theirs.chat_id', 'mine.chat_id')
+          .where('mine.user_id', userId)
+          .where('mine.workspace_id', workspaceId)
+          .whereRaw('theirs.user_id = wm.user_id'),
+      ),
+    );
+  }
+  const rows = await query;
+  const more = rows.length > page.limit;
+  const items = rows.slice(0, page.limit).map(toMember);
+  return { items, next_cursor: more ? items[items.length - 1].user.id : null };
+}
+
+/** Locks the workspace row and reads both roles inside the transaction (the cache may lag). */
+async function lockRoles(trx: Knex.Transaction, workspaceId: string, actorId: string, targetId: string) {
+  await trx('workspaces').where({ id: workspaceId }).forUpdate().first('id');
+  const rows = await trx('workspace_members').where({ workspace_id: workspaceId }).whereIn('user_id', [actorId, targetId]).select('user_id', 'role');
+  const roleOf = (id: string) => rows.find((r) => String(r.user_id) === id)?.role as Role | undefined;
+  const actor = roleOf(actorId);
+  if (!actor) throw new NotFoundError('workspace');
+  return { actor, target: roleOf(targetId) };
+}
+
+async function ownerCount(trx: Knex.Transaction, workspaceId: string): Promise<number> {
+  const [{ n }] = await trx('workspace_members').where({ workspace_id: workspaceId, role: 'owner' }).count({ n: '*' });
+  return Number(n);
+}
+
+const isPrivileged = (role: Role | undefined) => role === 'owner' || role === 'admin';
+
+export async function changeRole(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, actorId: string, workspaceId: string, targetId: string, role: Role): Promise<WorkspaceMember> {
+  await accessWorkspace(deps, actorId, workspaceId, 'admin');
+  await deps.db.transaction(async (trx) => {
+    const { actor, target } = await lockRoles(trx, workspaceId, actorId, targetId);
+    if (!roleAtLeast(actor, 'admin')) throw new ForbiddenError();
+    if (!target) throw new NotFoundError('member');
+    if ((isPrivileged(role) || isPrivileged(target)) && actor !== 'owner') {
+      throw new ForbiddenError('Only an owner may grant or take the owner and admin roles.');
+    }
+    if (target === 'owner' && role !== 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
+      throw new ConflictError('A workspace needs at least one owner: make someone else owner first.');
+    }
+    await trx('workspace_members').where({ workspace_id: workspaceId, user_id: targetId }).update({ role });
+  });
+  await invalidateWorkspaceMember(deps, workspaceId, targetId);
+  const row = await memberQuery(deps.db, workspaceId).where('wm.user_id', targetId).first();
+  if (!row) throw new NotFoundError('member');
+  return toMember(row);
+}
+
+/**
+ * Removes a member (admin+) or leaves (anyone, themself). The user leaves every chat of the
+ * workspace, and each chat gets a `chat.member_left` event so live connections stop receiving it.
+ */
+export async function removeMember(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'stream' | 'log'>, actorId: string, workspaceId: string, targetId: string): Promise<void> {
+  const self = actorId === targetId;
+  await accessWorkspace(deps, actorId, workspaceId, self ? 'guest' : 'admin');
+  const chatIds = await deps.db.transaction(async (trx) => {
+    const { actor, target } = await lockRoles(trx, workspaceId, actorId, targetId);
+    if (!self && !roleAtLeast(actor, 'admin')) throw new ForbiddenError();
+    if (!target) throw new NotFoundError('member');
+    if (!self && isPrivileged(target) && actor !== 'owner') {
+      throw new ForbiddenError('Only an owner may remove an owner or admin.');
+    }
+    if (target === 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
+      throw new ConflictError('A workspace needs at least one owner: make someone else owner first.');
+    }
+    const left = await trx('chat_members').where({ workspace_id: workspaceId, user_id: targetId }).del().returning('chat_id');
+    await trx('workspace_members').where({ workspace_id: workspaceId, user_id: targetId }).del();
+    return left.map((r: { chat_id: string }) => String(r.chat_id));
+  });
+  await invalidateWorkspaceMember(deps, workspaceId, targetId);
+  await Promise.all(chatIds.map((chatId) => invalidateChatMembers(deps, chatId, [targetId])));
+  await publishAfterCommit(deps, chatIds.flatMap((chatId) => memberEvents('chat.member_left', workspaceId, chatId, [targetId])));
+}
