@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
-import { ConflictError, UnauthenticatedError } from './errors.js';
+import { ConflictError, RateLimitedError, UnauthenticatedError } from './errors.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.js';
 import { signAccessToken } from './tokens.js';
 import { toUser, USER_COLUMNS, type User } from './users.js';
@@ -61,13 +61,22 @@ export async function signup(deps: AuthDeps, input: { email: string; password: s
   }
 }
 
-export async function login(deps: AuthDeps, input: { email: string; password: string }): Promise<Session> {
-  const row = await deps.db('users').whereRaw('lower(email) = ?', [input.email.toLowerCase()]).first(...USER_COLUMNS, 'password_hash');
-  if (!row) {
-    await burnPasswordCheck(input.password);
+/**
+ * Brute-force protection: an account (known or not, so the lock reveals nothing) is locked for
+ * 15 minutes after RATE_LIMIT_LOGIN_FAILURES consecutive failures; a success resets the count.
+ */
+export async function login(deps: AuthDeps & Pick<Deps, 'limits'>, input: { email: string; password: string }): Promise<Session> {
+  const account = input.email.toLowerCase();
+  await deps.limits.check('login_failures', account);
+  const row = await deps.db('users').whereRaw('lower(email) = ?', [account]).first(...USER_COLUMNS, 'password_hash');
+  const ok = row ? await verifyPassword(row.password_hash, input.password) : await burnPasswordCheck(input.password).then(() => false);
+  if (!ok) {
+    await deps.limits.consume('login_failures', account).catch((err) => {
+      if (!(err instanceof RateLimitedError)) throw err;
+    });
     throw new UnauthenticatedError(BAD_CREDENTIALS);
   }
-  if (!(await verifyPassword(row.password_hash, input.password))) throw new UnauthenticatedError(BAD_CREDENTIALS);
+  await deps.limits.reward('login_failures', account);
   return deps.db.transaction((trx) => issue(deps, trx, toUser(row), randomUUID()));
 }
 

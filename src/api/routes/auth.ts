@@ -5,10 +5,10 @@ import { login, logout, refresh, signup } from '../../domain/auth.js';
 import { getMe, updateMe } from '../../domain/users.js';
 import { route, type RouteSpec } from '../route.js';
 
-//  method  path            guard
-//  POST    /auth/signup    public
-//  POST    /auth/login     public
-//  POST    /auth/refresh   public
+//  method  path            guard   limit
+//  POST    /auth/signup    public  auth (per IP)
+//  POST    /auth/login     public  auth (per IP) + account lock after repeated failures
+//  POST    /auth/refresh   public  auth (per IP)
 //  POST    /auth/logout    user
 //  GET     /me             user
 //  PATCH   /me             user
@@ -38,6 +38,7 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       method: 'post',
       path: '/auth/signup',
       guard: 'public',
+      limit: 'auth',
       tag: 'auth',
       summary: 'Create an account and sign in',
       body: z.strictObject({ email: emailField, password: passwordField, display_name: displayNameField }),
@@ -48,6 +49,7 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       method: 'post',
       path: '/auth/login',
       guard: 'public',
+      limit: 'auth',
       tag: 'auth',
       summary: 'Sign in with email and password',
       // Lenient shapes: a wrong email or password is the same 401, whatever it looks like.
@@ -59,6 +61,7 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       method: 'post',
       path: '/auth/refresh',
       guard: 'public',
+      limit: 'auth',
       tag: 'auth',
       summary: 'Exchange a refresh token for a new pair; the old one is spent, re-using it revokes the session',
       body: z.strictObject({ refresh_token: refreshTokenField }),

@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Running } from '../../src/roles.js';
+import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
+
+const opened: Array<{ env: TestEnv; api: Running }> = [];
+async function apiWith(limits: Record<string, string>) {
+  const env = await createTestEnv(limits);
+  const api = await startInProcess(env, 'api');
+  opened.push({ env, api });
+  return client(api.url);
+}
+afterAll(async () => {
+  for (const { env, api } of opened) {
+    await api.stop();
+    await env.close();
+  }
+});
+
+const signupBody = (n: number) => ({ email: `user${n}@example.com`, password: 'long enough password', display_name: `User ${n}` });
+
+describe('rate limits', () => {
+  it('limits signups per IP with 429, Retry-After and the error shape', async () => {
+    const request = await apiWith({ RATE_LIMIT_AUTH_PER_MINUTE: '3' });
+    const statuses = [];
+    for (let n = 0; n < 4; n++) statuses.push((await request('POST', '/api/v1/auth/signup', { body: signupBody(n) })).status);
+    expect(statuses).toEqual([201, 201, 201, 429]);
+    const limited = await request('POST', '/api/v1/auth/login', { body: { email: 'user0@example.com', password: 'long enough password' } });
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('rate_limited');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    const metrics = await request('GET', '/metrics');
+    expect(metrics.body).toMatch(/fechatter_rate_limited_total\{limit="auth"\} [1-9]/);
+  });
+
+  it('locks an account after repeated failed logins, without touching other accounts', async () => {
+    const request = await apiWith({ RATE_LIMIT_LOGIN_FAILURES: '3' });
+    await request('POST', '/api/v1/auth/signup', { body: signupBody(1) });
+    await request('POST', '/api/v1/auth/signup', { body: signupBody(2) });
+    const wrong = { email: 'USER1@example.com', password: 'not the password' };
+    const failures = [];
+    for (let n = 0; n < 3; n++) failures.push((await request('POST', '/api/v1/auth/login', { body: wrong })).status);
+    expect(failures).toEqual([401, 401, 401]);
+    const locked = await request('POST', '/api/v1/auth/login', { body: { email: 'user1@example.com', password: 'long enough password' } });
+    expect(locked.status).toBe(429);
+    expect(locked.body.error.code).toBe('rate_limited');
+    const other = await request('POST', '/api/v1/auth/login', { body: { email: 'user2@example.com', password: 'long enough password' } });
+    expect(other.status).toBe(200);
+    // Unknown accounts lock the same way, so the lock does not reveal which emails exist.
+    for (let n = 0; n < 3; n++) await request('POST', '/api/v1/auth/login', { body: { email: 'nobody@example.com', password: 'whatever it is' } });
+    expect((await request('POST', '/api/v1/auth/login', { body: { email: 'nobody@example.com', password: 'whatever it is' } })).status).toBe(429);
+  });
+
+  it('resets the failure count after a successful login', async () => {
+    const request = await apiWith({ RATE_LIMIT_LOGIN_FAILURES: '3' });
+    await request('POST', '/api/v1/auth/signup', { body: signupBody(3) });
+    const attempt = (password: string) => request('POST', '/api/v1/auth/login', { body: { email: 'user3@example.com', password } });
+    expect((await attempt('wrong password 1')).status).toBe(401);
+    expect((await attempt('wrong password 2')).status).toBe(401);
+    expect((await attempt('long enough password')).status).toBe(200);
+    expect((await attempt('wrong password 3')).status).toBe(401);
+    expect((await attempt('wrong password 4')).status).toBe(401);
+    expect((await attempt('long enough password')).status).toBe(200);
+  });
+});
