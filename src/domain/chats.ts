@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { accessChat, accessWorkspace, canManageChat, invalidateChat, invalidateChatMembers, type ChatType } from './access.js';
 import { memberEvents, publishAfterCommit } from './chat-events.js';
 import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
 
 export interface Chat {
@@ -178,8 +179,7 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
     `select c.id, c.workspace_id, c.type, c.name, c.topic, c.created_by, c.created_at, c.last_seq, c.archived_at,
             (select count(*)::int from chat_members x where x.chat_id = c.id) as member_count,
             cm.last_read_seq,
-            (select count(*)::int from messages m
-              where m.chat_id = c.id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null) as unread_count,
+            ${UNREAD_COUNT_SQL} as unread_count,
             lm.id as lm_id, lm.seq as lm_seq, lm.sender_id as lm_sender_id, lm.content as lm_content,
             lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at,
             lm.edited_at as lm_edited_at, lm.deleted_at as lm_deleted_at

@@ -5,10 +5,9 @@ import { publishEvents, type ChatEvent } from '../infra/events.js';
 import type { ReceiptJob } from '../infra/queues.js';
 import { accessChat, accessWorkspace } from './access.js';
 import { NotFoundError } from './errors.js';
+import { iso } from './users.js';
 
 type ReceiptDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues' | 'stream'>;
-
-const iso = (value: Date | string | null) => (value === null ? null : new Date(value).toISOString());
 
 /** Queues a read mark for the caller; only members of the chat may mark it read. */
 export async function markRead(deps: ReceiptDeps, userId: string, chatId: string, seq: number): Promise<void> {
@@ -73,6 +72,13 @@ export async function messageReaders(deps: ReceiptDeps, userId: string, messageI
   return rows.map((r) => ({ user_id: String(r.user_id), read_at: iso(r.read_at) }));
 }
 
+/**
+ * API.md's unread count of the chat_members row aliased `cm`: messages after the watermark, not
+ * sent by the member, not deleted. One index range scan on (chat_id, seq) from the watermark.
+ */
+export const UNREAD_COUNT_SQL = `(select count(*)::int from messages m
+   where m.chat_id = cm.chat_id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null)`;
+
 export interface ChatUnread {
   chat_id: string;
   unread_count: number;
@@ -80,11 +86,7 @@ export interface ChatUnread {
   last_seq: number;
 }
 
-/**
- * Unread counts of every chat of a user in a workspace, in one query: messages after the
- * watermark, not sent by the user, not deleted. Each count is one index range scan on
- * (chat_id, seq) starting at the watermark.
- */
+/** Unread counts of every chat of a user in a workspace, in one query. */
 export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, workspaceId: string, chatIds?: string[]): Promise<ChatUnread[]> {
   const query = deps.db('chat_members as cm')
     .join('chats as c', 'c.id', 'cm.chat_id')
@@ -94,11 +96,7 @@ export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, works
       'cm.chat_id',
       'cm.last_read_seq',
       'c.last_seq',
-      deps.db.raw(
-        `(select count(*) from messages m
-           where m.chat_id = cm.chat_id and m.seq > cm.last_read_seq
-             and m.sender_id <> cm.user_id and m.deleted_at is null)::int as unread_count`,
-      ),
+      deps.db.raw(`${UNREAD_COUNT_SQL} as unread_count`),
     )
     .orderBy('cm.chat_id');
   if (chatIds) query.whereIn('cm.chat_id', chatIds);
