@@ -114,6 +114,8 @@ export interface EmbeddedPostgresOptions {
   database: string;
   /** Faster, not crash-safe: for throwaway test clusters only. */
   ephemeral?: boolean;
+  /** A fixed port (e.g. to restart a server where its clients expect it); default: a free one. */
+  port?: number;
   log?: (line: string) => void;
 }
 
@@ -127,7 +129,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const log = options.log ?? (() => {});
   mkdirSync(path.dirname(dataDir), { recursive: true });
   const password = readOrCreateSecret(`${dataDir}.password`);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const isRoot = process.getuid?.() === 0;
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const embedded = new EmbeddedPostgres({
@@ -221,6 +223,7 @@ export interface EmbeddedRedisOptions {
   dataDir: string;
   /** Append-only persistence, so accepted jobs survive a restart. Off for throwaway test servers. */
   persistent?: boolean;
+  port?: number;
 }
 
 /** Starts a private redis-server child on a free port with append-only persistence. */
@@ -231,7 +234,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   mkdirSync(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, 'redis.pid');
   await stopLeftover(pidFile);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const persistent = options.persistent ?? true;
   const args = [
     '--port', String(port),
