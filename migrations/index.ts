@@ -1,5 +1,11 @@
 // The ordered list of migrations. Imported statically so they run the same from TypeScript
 // (tsx, tests) and from the compiled build, without knex scanning a folder at run time.
 import * as init from './20261129000001_init.js';
+import * as messagesOutbox from './20261129000040_messages_outbox.js';
+import * as messagesTsvPlainText from './20261129000070_messages_tsv_plain_text.js';
 
-export const migrations = { '20261129000001_init': init } as const;
+export const migrations = {
+  '20261129000001_init': init,
+  '20261129000040_messages_outbox': messagesOutbox,
+  '20261129000070_messages_tsv_plain_text': messagesTsvPlainText,
+} as const;

@@ -9,11 +9,14 @@ import { createDb } from './infra/db.js';
 import { migrateLatest } from './infra/migrate.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { ROLES, startRole, type Role } from './roles.js';
+import { reindexCommand } from './domain/search/reindex.js';
 
 async function main(): Promise<void> {
   const role = process.argv[2] as Role;
+  // Not a role: a one-off maintenance command (see src/domain/search/reindex.ts).
+  if (process.argv[2] === 'reindex') process.exit(await reindexCommand(process.argv.slice(3)));
   if (!ROLES.includes(role)) {
-    console.error(`usage: fechatter <${ROLES.join('|')}>`);
+    console.error(`usage: fechatter <${ROLES.join('|')}> | fechatter reindex [--workspace ID]`);
     process.exit(2);
   }
   let config: Config;

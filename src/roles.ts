@@ -9,6 +9,8 @@ import { mountRoutes } from './api/route.js';
 import { opsRoutes } from './api/routes/ops.js';
 import type { Config } from './config.js';
 import { coreChecks, type Deps } from './deps.js';
+import { searchCheck } from './domain/search/index.js';
+import type { Check } from './observability/health.js';
 import { observe } from './observability/metrics.js';
 import { createRealtime, type Realtime } from './realtime/index.js';
 import { startWorkers } from '../workers/index.js';
@@ -42,10 +44,10 @@ function closeServer(server: http.Server): Promise<void> {
 }
 
 /** A process without an API or fanout (a worker) still serves /health/* and /metrics on PORT. */
-function opsApp(deps: Deps): Koa {
+function opsApp(deps: Deps, checks: Check[]): Koa {
   const app = new Koa();
   const router = new Router();
-  mountRoutes(router, opsRoutes(coreChecks(deps), deps.config.METRICS_TOKEN), {
+  mountRoutes(router, opsRoutes(checks, deps.config.METRICS_TOKEN), {
     authenticate: async () => {
       throw new Error('no authenticated routes here');
     },
@@ -70,12 +72,12 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
   });
   const realtime = withFanout ? await createRealtime(deps) : undefined;
   const workers = withWorkers ? await startWorkers(deps) : undefined;
-  const checks = coreChecks(deps);
+  const checks = [...coreChecks(deps), searchCheck(deps)];
   const app = withApi
     ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] })
     : realtime
       ? realtime.app(checks)
-      : opsApp(deps);
+      : opsApp(deps, checks);
   const server = await listen(app, config, realtime);
   const { port } = server.address() as { port: number };
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;

@@ -11,8 +11,9 @@ export interface RunningWorker {
 type Start = (deps: Deps) => Promise<RunningWorker>;
 
 const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
-  // persist: async () => (await import('./persist.js')).start,
+  persist: async () => (await import('./persist.js')).start,
   receipts: async () => (await import('./receipts.js')).start,
+  search: async () => (await import('./search.js')).start,
 };
 
 export async function startWorkers(deps: Deps): Promise<RunningWorker> {

@@ -1,6 +1,6 @@
 // A BullMQ Worker with the settings every Fechatter queue shares: its own blocking Redis
 // connection, the deployment's key prefix, concurrency, and metrics for durations and failures.
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Deps } from '../src/deps.js';
 import type { JobPayloads, QueueName } from '../src/infra/queues.js';
 import { createRedis } from '../src/infra/redis.js';
@@ -12,6 +12,8 @@ export function runQueueWorker<N extends QueueName>(
   name: N,
   process: (job: Job<JobPayloads[N]>) => Promise<unknown>,
   concurrency = deps.config.WORKER_CONCURRENCY,
+  /** Per-queue lock/stall tuning (e.g. a short lock so a crashed worker's jobs come back sooner). */
+  options: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'> = {},
 ): RunningWorker {
   const connection = createRedis(deps.config.REDIS_URL!, 'blocking', `fechatter:${name}-worker`);
   const worker = new Worker<JobPayloads[N]>(
@@ -24,7 +26,7 @@ export function runQueueWorker<N extends QueueName>(
         end();
       }
     },
-    { connection, prefix: deps.keys.bull, concurrency },
+    { connection, prefix: deps.keys.bull, concurrency, ...options },
   );
   worker.on('failed', (job, err) => {
     const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1);

@@ -6,6 +6,7 @@ import { verifyAccessToken } from '../domain/tokens.js';
 import type { Check } from '../observability/health.js';
 import { docsPage, docsScript } from './docs-page.js';
 import { security } from './security.js';
+import { adminQueues } from './admin.js';
 import { requestContext } from './middleware.js';
 import { buildOpenApi } from './openapi.js';
 import { bearerToken, mountRoutes, type MountOptions, type RouteSpec } from './route.js';
@@ -53,6 +54,7 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
 
   app.use(requestContext(deps.log));
   for (const middleware of security(deps)) app.use(middleware);
+  app.use(adminQueues(deps));
   app.use(root.routes()).use(root.allowedMethods());
   app.use(v1.routes()).use(v1.allowedMethods());
   for (const router of options.extra ?? []) app.use(router.routes());

@@ -9,6 +9,7 @@ import { accessWorkspace, invalidateChatMembers, invalidateWorkspaceMember, role
 import { memberEvents, publishAfterCommit } from './chat-events.js';
 import { ConflictError, ForbiddenError, NotFoundError } from './errors.js';
 import { iso, joinedUser, userColumns, type User } from './users.js';
+import { presenceOf, type PresenceStatus } from './presence.js';
 
 export interface Workspace {
   id: string;
@@ -109,7 +110,7 @@ function memberQuery(db: Knex, workspaceId: string) {
 const toMember = (row: Record<string, any>): WorkspaceMember => ({ user: joinedUser(row), role: row.role, joined_at: iso(row.joined_at)! });
 
 /** Guests see only themselves and people who share a chat with them. Ordered by user id. */
-export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, page: PageRequest): Promise<Page<WorkspaceMember>> {
+export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, page: PageRequest): Promise<Page<WorkspaceMember & { presence: PresenceStatus }>> {
   const access = await accessWorkspace(deps, userId, workspaceId);
   const query = memberQuery(deps.db, workspaceId).orderBy('wm.user_id').limit(page.limit + 1);
   if (page.cursor) query.where('wm.user_id', '>', page.cursor);
@@ -128,7 +129,9 @@ export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'co
   }
   const rows = await query;
   const more = rows.length > page.limit;
-  const items = rows.slice(0, page.limit).map(toMember);
+  const members = rows.slice(0, page.limit).map(toMember);
+  const presence = await presenceOf(deps, members.map((m) => m.user.id));
+  const items = members.map((m) => ({ ...m, presence: presence.get(m.user.id) ?? 'offline' }));
   return { items, next_cursor: more ? items[items.length - 1].user.id : null };
 }
 

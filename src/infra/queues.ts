@@ -39,9 +39,9 @@ export interface ReceiptJob {
   read_at: string;
 }
 
+/** Messages whose Meilisearch documents must catch up with Postgres (the worker re-reads each row). */
 export interface SearchJob {
-  op: 'upsert' | 'delete';
-  message_id: string;
+  ops: Array<{ op: 'upsert' | 'delete'; message_id: string }>;
 }
 
 export interface JobPayloads {

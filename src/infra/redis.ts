@@ -51,6 +51,8 @@ export function redisKeys(prefix: string) {
     typing: (chatId: string, userId: string) => `${prefix}:typing:${chatId}:${userId}`,
     presence: (userId: string) => `${prefix}:presence:${userId}`,
     rateLimit: `${prefix}:rl`,
+    /** `fechatter reindex` progress: the last message id indexed, so an interrupted run resumes. */
+    reindexCursor: (scope: string) => `${prefix}:reindex:${scope}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -87,6 +87,7 @@ describe('members', () => {
       user: { id: owner.id, email: owner.email, display_name: 'Owner', created_at: expect.any(String) },
       role: 'owner',
       joined_at: expect.stringMatching(/Z$/),
+      presence: 'offline',
     });
     const first = await request('GET', `/api/v1/workspaces/${wid}/members?limit=2`, { token: member.token });
     expect(first.body.items.map((m: any) => m.user.id)).toEqual([owner.id, admin.id]);

@@ -5,7 +5,9 @@ import { authRoutes } from './auth.js';
 import { chatRoutes } from './chats.js';
 import { invitationRoutes } from './invitations.js';
 import { workspaceRoutes } from './workspaces.js';
+import { messageRoutes } from './messages.js';
 import { receiptRoutes } from './receipts.js';
+import { searchRoutes } from './search.js';
 
 export function apiRoutes(deps: Deps): RouteSpec[] {
   return [
@@ -13,6 +15,8 @@ export function apiRoutes(deps: Deps): RouteSpec[] {
     ...workspaceRoutes(deps),
     ...invitationRoutes(deps),
     ...chatRoutes(deps),
+    ...messageRoutes(deps),
     ...receiptRoutes(deps),
+    ...searchRoutes(deps),
   ];
 }

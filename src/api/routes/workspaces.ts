@@ -75,7 +75,7 @@ export function workspaceRoutes(deps: Deps): RouteSpec[] {
       summary: 'Members, by user id; guests see only people who share a chat with them',
       params: idParams('wid'),
       query: pageQuery,
-      responses: { 200: { description: 'members', schema: listOf(memberSchema) }, 404: { description: 'not a member' } },
+      responses: { 200: { description: 'members, each with presence (online while a connection of theirs is open)', schema: listOf(memberSchema.extend({ presence: z.enum(['online', 'offline']) })) }, 404: { description: 'not a member' } },
       handler: async ({ params, query, user }) => ({ status: 200, body: await listMembers(deps, user.id, params.wid, query) }),
     }),
     route({

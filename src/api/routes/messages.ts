@@ -1,0 +1,129 @@
+// Messages: asynchronous writes (202 once queued) and history reads. Domain logic lives in
+// src/domain/messages.ts; persisting happens in workers/persist.ts.
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import {
+  acceptMessage,
+  CLIENT_ID_MAX_CHARS,
+  contentProblem,
+  deleteMessage,
+  editMessage,
+  getMessage,
+  HISTORY_MAX_LIMIT,
+  listMessages,
+  UUID_RE,
+} from '../../domain/messages.js';
+import { idParams, route, type RouteSpec } from '../route.js';
+
+const TAG = 'Messages';
+
+const content = z.string().superRefine((value, ctx) => {
+  const problem = contentProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const messageId = z.string().regex(UUID_RE, 'must be a message id');
+const midParams = z.object({ mid: messageId });
+const seqParam = z.string().regex(/^\d{1,15}$/, 'must be a non-negative integer').transform(Number);
+
+const sendBody = z.strictObject({
+  content,
+  client_id: z.string().min(1).max(CLIENT_ID_MAX_CHARS),
+  reply_to: messageId.nullable().optional(),
+});
+const editBody = z.strictObject({ content });
+const historyQuery = z.object({
+  before: seqParam.optional(),
+  after: seqParam.optional(),
+  limit: z.string().regex(/^\d{1,4}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(HISTORY_MAX_LIMIT)).optional(),
+});
+
+const accepted = z.object({ id: z.string(), client_id: z.string(), chat_id: z.string(), status: z.literal('accepted') });
+const changeAccepted = z.object({ id: z.string(), status: z.literal('accepted') });
+export const messageSchema = z.object({
+  id: z.string(),
+  chat_id: z.string(),
+  workspace_id: z.string(),
+  seq: z.number().int(),
+  sender_id: z.string(),
+  content: z.string(),
+  client_id: z.string(),
+  reply_to: z.string().nullable(),
+  created_at: z.string(),
+  edited_at: z.string().nullable(),
+  deleted: z.boolean(),
+});
+const page = z.object({ items: z.array(messageSchema), has_more: z.boolean() });
+
+export function messageRoutes(deps: Deps): RouteSpec[] {
+  return [
+    route({
+      method: 'post',
+      path: '/chats/:cid/messages',
+      guard: 'user',
+      limit: 'write',
+      summary: 'Send a message (asynchronous: 202 once queued; message.created carries the seq)',
+      tag: TAG,
+      params: idParams('cid'),
+      body: sendBody,
+      responses: {
+        202: { description: 'Queued. A retry with the same client_id answers the same id.', schema: accepted },
+        403: { description: 'The chat is archived' },
+        404: { description: 'No such chat, or not a member' },
+        409: { description: 'client_id already used in this chat by another member' },
+      },
+      handler: async ({ user, params, body }) => ({ status: 202, body: await acceptMessage(deps, user.id, params.cid, body) }),
+    }),
+    route({
+      method: 'get',
+      path: '/chats/:cid/messages',
+      guard: 'user',
+      summary: 'History: newest first with `before` or neither, oldest first with `after` (`after=0` walks from the start)',
+      tag: TAG,
+      params: idParams('cid'),
+      query: historyQuery,
+      responses: { 200: { description: 'One page', schema: page }, 404: { description: 'No such chat, or not readable' } },
+      handler: async ({ user, params, query }) => ({ status: 200, body: await listMessages(deps, user.id, params.cid, query) }),
+    }),
+    route({
+      method: 'get',
+      path: '/messages/:mid',
+      guard: 'user',
+      summary: 'One message (404 until it is persisted)',
+      tag: TAG,
+      params: midParams,
+      responses: { 200: { description: 'The message', schema: messageSchema }, 404: { description: 'Not found, not readable or not persisted yet' } },
+      handler: async ({ user, params }) => ({ status: 200, body: await getMessage(deps, user.id, params.mid) }),
+    }),
+    route({
+      method: 'patch',
+      path: '/messages/:mid',
+      guard: 'user',
+      limit: 'write',
+      summary: 'Edit my message (asynchronous: message.updated follows)',
+      tag: TAG,
+      params: midParams,
+      body: editBody,
+      responses: {
+        202: { description: 'Queued', schema: changeAccepted },
+        403: { description: 'Not the sender, or the chat is archived' },
+        404: { description: 'No such message, deleted, or not readable' },
+      },
+      handler: async ({ user, params, body }) => ({ status: 202, body: await editMessage(deps, user.id, params.mid, body.content) }),
+    }),
+    route({
+      method: 'delete',
+      path: '/messages/:mid',
+      guard: 'user',
+      limit: 'write',
+      summary: 'Delete a message: the sender or a workspace admin+ (asynchronous: message.deleted follows)',
+      tag: TAG,
+      params: midParams,
+      responses: {
+        202: { description: 'Queued', schema: changeAccepted },
+        403: { description: 'Neither the sender nor an admin' },
+        404: { description: 'No such message, already deleted, or not readable' },
+      },
+      handler: async ({ user, params }) => ({ status: 202, body: await deleteMessage(deps, user.id, params.mid) }),
+    }),
+  ];
+}

@@ -1,0 +1,282 @@
+// The persisting half of the write path, called by workers/persist.ts: assign gapless `seq`,
+// store messages, apply edits/deletes, and publish their events in seq order per chat.
+//
+// Ordering across any number of worker processes: every writer of a chat holds a Postgres
+// session advisory lock on the chat id (keyspace: chat ids, taken in ascending order so two
+// batches never deadlock) from before its transaction until after its XADD. Inside the lock,
+// `chats.last_seq` gives the next seqs and nobody else can publish for the chat, so the
+// stream carries each chat's events in seq order.
+//
+// Outbox: `messages.published_at` is set after the XADD, still under the lock. Every batch first
+// re-publishes rows of its chats left unpublished by a worker that died between COMMIT and
+// XADD, so those events still come out in seq order and exactly once.
+import type pg from 'pg';
+import type { Deps } from '../deps.js';
+import { publishEvents, type ChatEvent } from '../infra/events.js';
+import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
+import { metrics } from '../observability/metrics.js';
+import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './messages.js';
+import { enqueueSearchIndex } from './search/enqueue.js';
+
+export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues'>;
+
+export type PersistStatus =
+  /** Stored now with this seq. */
+  | 'stored'
+  /** The id was stored by an earlier attempt (its event is re-published if it was lost). */
+  | 'already_stored'
+  /** Another message of the chat already has this client_id (the idempotency key had expired). */
+  | 'duplicate_client_id'
+  /** The chat no longer exists. */
+  | 'chat_gone';
+
+export interface PersistOutcome {
+  id: string;
+  status: PersistStatus;
+  seq: number | null;
+}
+
+/** Thrown while the message an edit or delete refers to is not stored and announced yet; BullMQ retries. */
+export class MessageNotReadyError extends Error {
+  constructor(id: string) {
+    super(`message ${id} is not persisted and published yet`);
+    this.name = 'MessageNotReadyError';
+  }
+}
+
+const COLUMNS = MESSAGE_COLUMNS.join(', ');
+const compareIds = (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
+
+/**
+ * Runs `fn` on one dedicated connection while holding the advisory locks of `chatIds`.
+ * The locks are session locks (they must outlive the transaction until the XADD), so they are
+ * released explicitly; a connection whose unlock fails is discarded rather than pooled.
+ */
+async function withChatLocks<T>(deps: PersistDeps, chatIds: string[], fn: (conn: pg.ClientBase) => Promise<T>): Promise<T> {
+  const conn = (await deps.db.client.acquireConnection()) as pg.ClientBase & { __knex__disposed?: unknown };
+  try {
+    // unnest yields the array in order, so the locks are taken in ascending chat id order.
+    await conn.query('select pg_advisory_lock(id) from unnest($1::bigint[]) as t(id)', [[...new Set(chatIds)].sort(compareIds)]);
+    return await fn(conn);
+  } finally {
+    try {
+      await conn.query('select pg_advisory_unlock_all()');
+    } catch (err) {
+      conn.__knex__disposed = err;
+    }
+    await deps.db.client.releaseConnection(conn);
+  }
+}
+
+async function inTransaction<T>(conn: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  await conn.query('begin');
+  try {
+    const result = await fn();
+    await conn.query('commit');
+    return result;
+  } catch (err) {
+    await conn.query('rollback').catch(() => {});
+    throw err;
+  }
+}
+
+function createdEvent(row: MessageRow, acceptedAt: number | undefined): ChatEvent {
+  const message = toMessage(row);
+  return {
+    type: 'message.created',
+    workspace_id: message.workspace_id,
+    chat_id: message.chat_id,
+    data: { ...message, accepted_at: acceptedAt ?? new Date(row.created_at).getTime() },
+  };
+}
+
+/**
+ * XADDs message.created events unless the chat's high-water mark says they are out already, and
+ * moves the mark, atomically (one script). This closes the last gap of the outbox: a worker killed
+ * after its XADD but before setting published_at makes the next writer re-publish the row, and
+ * the mark turns that into a no-op, so every message is announced exactly once. Events come in
+ * (chat, seq) order under the chat locks, so "seq <= mark" means "already announced".
+ * KEYS: stream, mark hash. ARGV: maxlen, then (chat_id, seq, event JSON) triples.
+ * (In Redis Cluster both keys need one hash slot: give the prefix a {hashtag}.)
+ */
+const ANNOUNCE_SCRIPT = `
+local added = 0
+for i = 2, #ARGV, 3 do
+  local seq = tonumber(ARGV[i + 1])
+  if seq > tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 2])
+    redis.call('HSET', KEYS[2], ARGV[i], seq)
+    added = added + 1
+  end
+end
+return added`;
+
+async function announceCreated(deps: PersistDeps, events: ChatEvent[]): Promise<number> {
+  const args = events.flatMap((e) => [e.chat_id!, String(e.data.seq), JSON.stringify(e)]);
+  const added = (await deps.redis.eval(ANNOUNCE_SCRIPT, 2, deps.stream.key, `${deps.stream.key}:announced`, deps.stream.maxLen, ...args)) as number;
+  metrics.eventsPublished.inc({ type: 'message.created' }, added);
+  return added;
+}
+
+/**
+ * Publishes message.created for every unpublished row of `chatIds`, in (chat, seq) order, then
+ * marks them published. Precondition: the caller holds the chats' advisory locks.
+ */
+async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: string[], acceptedAt: Map<string, number>): Promise<void> {
+  const { rows } = await conn.query<MessageRow>(
+    `select ${COLUMNS} from messages where chat_id = any($1::bigint[]) and published_at is null order by chat_id, seq`,
+    [chatIds],
+  );
+  if (rows.length === 0) return;
+  await announceCreated(deps, rows.map((row) => createdEvent(row, acceptedAt.get(row.id))));
+  // The mark need not be durable (if lost, the Redis high-water mark stops a second announcement),
+  // so it skips the commit's WAL flush: one fsync per batch instead of two.
+  await inTransaction(conn, async () => {
+    await conn.query('set local synchronous_commit = off');
+    await conn.query('update messages set published_at = now() where id = any($1::uuid[])', [rows.map((r) => r.id)]);
+  });
+}
+
+/**
+ * Stores a batch of accepted messages (any mix of chats) in one transaction and announces them.
+ * Idempotent: ids already stored are skipped (and re-announced if their event was lost).
+ * Throws if anything fails; nothing is half-stored (the caller retries jobs one by one).
+ */
+export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[]): Promise<Map<string, PersistOutcome>> {
+  const unique = [...new Map(jobs.map((j) => [j.id, j])).values()].sort((a, b) => a.accepted_at - b.accepted_at || (a.id < b.id ? -1 : 1));
+  const chatIds = [...new Set(unique.map((j) => j.chat_id))];
+  const outcomes = new Map<string, PersistOutcome>();
+  const acceptedAt = new Map(unique.map((j) => [j.id, j.accepted_at]));
+
+  await withChatLocks(deps, chatIds, async (conn) => {
+    await inTransaction(conn, async () => {
+      // Under the locks nobody else writes these chats, so this check is authoritative; the
+      // INSERT below has no ON CONFLICT on purpose: a surprise conflict must roll back the
+      // seq bump rather than leave a gap.
+      const { rows: existing } = await conn.query<{ id: string; chat_id: string; client_id: string; seq: string }>(
+        `select id, chat_id, client_id, seq from messages
+          where id = any($1::uuid[])
+             or (chat_id, client_id) in (select * from unnest($2::bigint[], $3::text[]))`,
+        [unique.map((j) => j.id), unique.map((j) => j.chat_id), unique.map((j) => j.client_id)],
+      );
+      const storedIds = new Map(existing.map((r) => [r.id, Number(r.seq)]));
+      const takenClientIds = new Set(existing.map((r) => `${r.chat_id}:${r.client_id}`));
+      const fresh: CreateMessageJob[] = [];
+      for (const job of unique) {
+        if (storedIds.has(job.id)) outcomes.set(job.id, { id: job.id, status: 'already_stored', seq: storedIds.get(job.id)! });
+        else if (takenClientIds.has(`${job.chat_id}:${job.client_id}`)) outcomes.set(job.id, { id: job.id, status: 'duplicate_client_id', seq: null });
+        else {
+          takenClientIds.add(`${job.chat_id}:${job.client_id}`);
+          fresh.push(job);
+        }
+      }
+      if (fresh.length === 0) return;
+
+      // One row-locked UPDATE per batch reserves a contiguous seq range for each chat.
+      const counts = new Map<string, number>();
+      for (const job of fresh) counts.set(job.chat_id, (counts.get(job.chat_id) ?? 0) + 1);
+      const { rows: bumped } = await conn.query<{ id: string; last_seq: string }>(
+        `update chats c set last_seq = c.last_seq + v.n
+           from unnest($1::bigint[], $2::int[]) as v(id, n)
+          where c.id = v.id
+        returning c.id, c.last_seq`,
+        [[...counts.keys()], [...counts.values()]],
+      );
+      const nextSeq = new Map(bumped.map((r) => [r.id, Number(r.last_seq) - counts.get(r.id)! + 1]));
+      const rows: Array<CreateMessageJob & { seq: number }> = [];
+      for (const job of fresh) {
+        const seq = nextSeq.get(job.chat_id);
+        if (seq === undefined) {
+          outcomes.set(job.id, { id: job.id, status: 'chat_gone', seq: null });
+          continue;
+        }
+        nextSeq.set(job.chat_id, seq + 1);
+        rows.push({ ...job, seq });
+        outcomes.set(job.id, { id: job.id, status: 'stored', seq });
+      }
+      if (rows.length === 0) return;
+      await conn.query(
+        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to)
+         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[])`,
+        [
+          rows.map((r) => r.id),
+          rows.map((r) => r.chat_id),
+          rows.map((r) => r.workspace_id),
+          rows.map((r) => r.seq),
+          rows.map((r) => r.sender_id),
+          rows.map((r) => r.client_id),
+          rows.map((r) => r.content),
+          rows.map((r) => r.reply_to),
+        ],
+      );
+      // Your own message counts as read: move the sender's watermark to it (never back).
+      await conn.query(
+        `update chat_members cm set last_read_seq = v.seq, read_at = now()
+           from (select chat_id, user_id, max(seq) as seq
+                   from unnest($1::bigint[], $2::bigint[], $3::bigint[]) as t(chat_id, user_id, seq)
+                  group by chat_id, user_id) v
+          where cm.chat_id = v.chat_id and cm.user_id = v.user_id and cm.last_read_seq < v.seq`,
+        [rows.map((r) => r.chat_id), rows.map((r) => r.sender_id), rows.map((r) => r.seq)],
+      );
+    });
+    await publishPending(deps, conn, chatIds, acceptedAt);
+  });
+
+  // The rows are committed and announced: edits/deletes now find them in Postgres.
+  if (unique.length) await deps.redis.del(...unique.map((j) => deps.keys.pendingMessage(j.id))).catch(() => {});
+  // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
+  // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
+  const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
+  await enqueueSearchIndex(deps, indexed.map((o) => ({ op: 'upsert', message_id: o.id })));
+  return outcomes;
+}
+
+export type ChangeStatus = 'applied' | 'republished' | 'stale';
+
+/**
+ * Applies an edit or delete and publishes message.updated / message.deleted. Re-reads state:
+ * throws MessageNotReadyError while the message is not stored and announced (BullMQ retries,
+ * so the change lands after the create), skips stale changes (a later edit, an earlier delete),
+ * and re-publishes when a previous attempt committed but may have lost its event.
+ */
+export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob | DeleteMessageJob): Promise<ChangeStatus> {
+  const status = await withChatLocks(deps, [job.chat_id], async (conn) => {
+    let status: ChangeStatus = 'stale';
+    const event = await inTransaction(conn, async (): Promise<ChatEvent | null> => {
+      const { rows } = await conn.query<MessageRow>(`select ${COLUMNS} from messages where id = $1 and chat_id = $2 for update`, [job.id, job.chat_id]);
+      const row = rows[0];
+      if (!row || row.published_at === null) throw new MessageNotReadyError(job.id);
+      const time = (v: Date | string | null) => (v === null ? null : new Date(v).getTime());
+
+      if (job.kind === 'edit') {
+        const at = time(job.edited_at)!;
+        const editedAt = time(row.edited_at);
+        if (row.deleted_at !== null || (editedAt !== null && editedAt > at)) return null;
+        let updated = row;
+        if (editedAt === at && row.content === job.content) status = 'republished';
+        else {
+          ({ rows: [updated] } = await conn.query<MessageRow>(`update messages set content = $2, edited_at = $3 where id = $1 returning ${COLUMNS}`, [job.id, job.content, job.edited_at]));
+          status = 'applied';
+        }
+        const message = toMessage(updated);
+        return { type: 'message.updated', workspace_id: message.workspace_id, chat_id: message.chat_id, data: { ...message } };
+      }
+
+      const deletedAt = time(row.deleted_at);
+      if (deletedAt !== null && deletedAt !== time(job.deleted_at)) return null;
+      if (deletedAt === null) {
+        // The text is wiped, not just hidden: the generated tsvector empties with it, so search forgets it too.
+        await conn.query(`update messages set deleted_at = $2, content = '' where id = $1`, [job.id, job.deleted_at]);
+        status = 'applied';
+      } else status = 'republished';
+      return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq) } };
+    });
+    if (event) {
+      await publishEvents(deps.redis, deps.stream, [event]);
+      metrics.eventsPublished.inc({ type: event.type });
+    }
+    return status;
+  });
+  if (status !== 'stale') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);
+  return status;
+}

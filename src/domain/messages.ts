@@ -1,0 +1,249 @@
+// Messages: accepting writes (send, edit, delete) into the BullMQ "persist" queue, and reading
+// history. Writes are asynchronous: the API answers 202 once the job is in Redis, and
+// workers/persist.ts assigns `seq`, stores the row and publishes the event
+// (src/domain/message-persist.ts). See ARCHITECTURE.md, "The write path".
+import { v7 as uuidv7 } from 'uuid';
+import type { Deps } from '../deps.js';
+import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
+import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+
+export const CONTENT_MAX_CHARS = 4000;
+export const CLIENT_ID_MAX_CHARS = 64;
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 200;
+/** A retry with the same client_id within this window gets the same message id. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+/** How long an accepted-but-maybe-unpersisted message can be edited or deleted by its id. */
+export const PENDING_TTL_SECONDS = 24 * 3600;
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type MessageDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues'>;
+
+/** The API's `message` object. */
+export interface Message {
+  id: string;
+  chat_id: string;
+  workspace_id: string;
+  seq: number;
+  sender_id: string;
+  content: string;
+  client_id: string;
+  reply_to: string | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+}
+
+export interface MessageRow {
+  id: string;
+  chat_id: string | number;
+  workspace_id: string | number;
+  seq: string | number;
+  sender_id: string | number;
+  client_id: string;
+  content: string;
+  reply_to: string | null;
+  created_at: Date | string;
+  edited_at: Date | string | null;
+  deleted_at: Date | string | null;
+  published_at?: Date | string | null;
+}
+
+/** Columns every read selects (never the tsvector). */
+export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
+
+const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
+
+/** Row -> API message. A deleted message keeps its seq but not its content. */
+export function toMessage(row: MessageRow): Message {
+  const deleted = row.deleted_at !== null;
+  return {
+    id: row.id,
+    chat_id: String(row.chat_id),
+    workspace_id: String(row.workspace_id),
+    seq: Number(row.seq),
+    sender_id: String(row.sender_id),
+    content: deleted ? '' : row.content,
+    client_id: row.client_id,
+    reply_to: row.reply_to,
+    created_at: iso(row.created_at)!,
+    edited_at: iso(row.edited_at),
+    deleted,
+  };
+}
+
+/**
+ * Content rules shared by send and edit (the route schemas call this too): at least one
+ * non-whitespace character, at most 4000 characters counted as code points, and text Postgres
+ * can store unchanged (no NUL, no lone UTF-16 surrogates, which UTF-8 cannot encode).
+ */
+export function contentProblem(content: string): string | undefined {
+  if (!/\S/u.test(content)) return 'must contain a non-whitespace character';
+  let chars = 0;
+  for (const _ of content) if (++chars > CONTENT_MAX_CHARS) return `must be at most ${CONTENT_MAX_CHARS} characters`;
+  if (content.includes('\u0000') || /\p{Cs}/u.test(content)) return 'must be valid UTF-8 text (no NUL or lone surrogate characters)';
+  return undefined;
+}
+
+/** What Redis remembers of an accepted message until the worker has stored it. */
+interface PendingMessage {
+  chat_id: string;
+  workspace_id: string;
+  sender_id: string;
+  deleted?: boolean;
+}
+
+export interface SendInput {
+  content: string;
+  client_id: string;
+  reply_to?: string | null;
+}
+
+export interface Accepted {
+  id: string;
+  client_id: string;
+  chat_id: string;
+  status: 'accepted';
+}
+
+/** reply_to must name a message of the same chat, stored or still pending. */
+async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string): Promise<void> {
+  const pending = await deps.redis.get(deps.keys.pendingMessage(replyTo));
+  if (pending && (JSON.parse(pending) as PendingMessage).chat_id === chatId) return;
+  const row = await deps.db('messages').where({ id: replyTo, chat_id: chatId }).first('id');
+  if (!row) throw new ValidationError('Invalid request body.', [{ field: 'reply_to', code: 'not_found', message: 'must be a message of this chat' }]);
+}
+
+/**
+ * Sends a message: authorizes, resolves the message id for `(chat, client_id)` and queues the
+ * persist job. Resolves only once Redis holds the job, so a 202 is never false; any Redis
+ * error propagates (the API maps it to 503).
+ */
+export async function acceptMessage(deps: MessageDeps, userId: string, chatId: string, input: SendInput): Promise<Accepted> {
+  const { chat } = await accessChat(deps, userId, chatId, 'member');
+  if (chat.archived_at) throw new ForbiddenError('The chat is archived: it takes no new messages.');
+  const replyTo = input.reply_to ?? null;
+  if (replyTo) await checkReplyTo(deps, chatId, replyTo);
+
+  // SET NX claims the client_id; a retry reads back the id claimed first. The value carries the
+  // sender so another member reusing the same client_id cannot adopt someone else's message.
+  const idemKey = deps.keys.idempotency(chatId, input.client_id);
+  let id = uuidv7();
+  const claimed = await deps.redis.set(idemKey, JSON.stringify({ id, sender_id: userId }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+  if (claimed === null) {
+    const existing = await deps.redis.get(idemKey);
+    if (existing === null) return acceptMessage(deps, userId, chatId, input); // expired in between
+    const prior = JSON.parse(existing) as { id: string; sender_id: string };
+    if (prior.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
+    id = prior.id;
+  }
+
+  const pending: PendingMessage = { chat_id: chatId, workspace_id: chat.workspace_id, sender_id: userId };
+  const job: CreateMessageJob = {
+    kind: 'create',
+    id,
+    chat_id: chatId,
+    workspace_id: chat.workspace_id,
+    sender_id: userId,
+    client_id: input.client_id,
+    content: input.content,
+    reply_to: replyTo,
+    accepted_at: Date.now(),
+  };
+  // jobId = message id: BullMQ ignores a second add while the first job exists, and a later
+  // duplicate finds the row already stored (the worker then only re-publishes if needed).
+  // Both must succeed before the 202 (in parallel: one round trip). If either fails the client
+  // gets a 503 and its retry lands on the same id, re-doing both idempotently.
+  await Promise.all([
+    // NX: on a retry, keep a `deleted` mark set meanwhile.
+    deps.redis.set(deps.keys.pendingMessage(id), JSON.stringify(pending), 'EX', PENDING_TTL_SECONDS, 'NX'),
+    deps.queues.persist.add('create', job, { jobId: id }),
+  ]);
+  return { id, client_id: input.client_id, chat_id: chatId, status: 'accepted' };
+}
+
+interface MessageState {
+  chat_id: string;
+  sender_id: string;
+  deleted: boolean;
+}
+
+/**
+ * The message as the caller may see it, stored or still pending. Pending is read first: the
+ * worker drops the pending record only after the row is committed, so one of the two reads
+ * always finds an accepted message.
+ */
+async function accessMessageState(deps: MessageDeps, userId: string, messageId: string): Promise<{ state: MessageState; access: ChatAccess }> {
+  if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
+  const pendingRaw = await deps.redis.get(deps.keys.pendingMessage(messageId));
+  const row = await deps.db('messages').where({ id: messageId }).first('chat_id', 'sender_id', 'deleted_at');
+  let state: MessageState | undefined;
+  if (row) state = { chat_id: String(row.chat_id), sender_id: String(row.sender_id), deleted: row.deleted_at !== null };
+  else if (pendingRaw) {
+    const pending = JSON.parse(pendingRaw) as PendingMessage;
+    state = { chat_id: pending.chat_id, sender_id: pending.sender_id, deleted: pending.deleted === true };
+  }
+  if (!state) throw new NotFoundError('message');
+  const access = await accessChat(deps, userId, state.chat_id, 'read').catch((err) => {
+    throw err instanceof NotFoundError ? new NotFoundError('message') : err;
+  });
+  return { state, access };
+}
+
+/** Edits by the sender only; queued behind the message's own create job (the worker retries until it exists). */
+export async function editMessage(deps: MessageDeps, userId: string, messageId: string, content: string): Promise<{ id: string; status: 'accepted' }> {
+  const { state, access } = await accessMessageState(deps, userId, messageId);
+  if (state.deleted) throw new NotFoundError('message');
+  if (state.sender_id !== userId) throw new ForbiddenError('Only the sender can edit a message.');
+  if (access.chat.archived_at) throw new ForbiddenError('The chat is archived: its messages cannot be edited.');
+  const job: EditMessageJob = { kind: 'edit', id: messageId, chat_id: state.chat_id, content, edited_at: new Date().toISOString() };
+  await deps.queues.persist.add('edit', job);
+  return { id: messageId, status: 'accepted' };
+}
+
+/** Deletes by the sender or a workspace admin+ (also in archived chats: moderation must stay possible). */
+export async function deleteMessage(deps: MessageDeps, userId: string, messageId: string): Promise<{ id: string; status: 'accepted' }> {
+  const { state, access } = await accessMessageState(deps, userId, messageId);
+  if (state.deleted) throw new NotFoundError('message');
+  if (state.sender_id !== userId && !roleAtLeast(access.role, 'admin')) throw new ForbiddenError('Only the sender or a workspace admin can delete a message.');
+  const job: DeleteMessageJob = { kind: 'delete', id: messageId, chat_id: state.chat_id, deleted_at: new Date().toISOString() };
+  await deps.queues.persist.add('delete', job);
+  // Mark a still-pending message deleted so a racing edit is refused (XX: only if still pending).
+  const pendingKey = deps.keys.pendingMessage(messageId);
+  const pending = await deps.redis.get(pendingKey);
+  if (pending) await deps.redis.set(pendingKey, JSON.stringify({ ...JSON.parse(pending), deleted: true }), 'KEEPTTL', 'XX');
+  return { id: messageId, status: 'accepted' };
+}
+
+export interface HistoryQuery {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+/**
+ * One page of history, one range scan on (chat_id, seq). Newest first with `before` or with
+ * neither; oldest first with `after` (with both: the range between them, oldest first).
+ */
+export async function listMessages(deps: MessageDeps, userId: string, chatId: string, query: HistoryQuery): Promise<{ items: Message[]; has_more: boolean }> {
+  await accessChat(deps, userId, chatId, 'read');
+  const limit = Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT);
+  const ascending = query.after !== undefined;
+  const q = deps.db('messages').where('chat_id', chatId).select(MESSAGE_COLUMNS);
+  if (query.after !== undefined) q.where('seq', '>', query.after);
+  if (query.before !== undefined) q.where('seq', '<', query.before);
+  const rows: MessageRow[] = await q.orderBy('seq', ascending ? 'asc' : 'desc').limit(limit + 1);
+  return { items: rows.slice(0, limit).map(toMessage), has_more: rows.length > limit };
+}
+
+/** A stored message the caller may read; 404 for strangers and for messages not yet persisted. */
+export async function getMessage(deps: MessageDeps, userId: string, messageId: string): Promise<Message> {
+  if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
+  const row: MessageRow | undefined = await deps.db('messages').where({ id: messageId }).first(MESSAGE_COLUMNS);
+  if (!row) throw new NotFoundError('message');
+  await accessChat(deps, userId, String(row.chat_id), 'read').catch((err) => {
+    throw err instanceof NotFoundError ? new NotFoundError('message') : err;
+  });
+  return toMessage(row);
+}
