@@ -30,7 +30,7 @@ export interface Deps {
 
 export async function createDeps(config: Config, log: Logger): Promise<Deps> {
   if (!config.DATABASE_URL || !config.REDIS_URL) throw new Error('DATABASE_URL and REDIS_URL must be resolved first');
-  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, log);
   const redis = createRedis(config.REDIS_URL, 'command', `fechatter:${process.pid}`);
   await redisReady(redis);
   const keys = redisKeys(config.REDIS_PREFIX);

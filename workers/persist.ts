@@ -10,7 +10,7 @@ import type { CreateMessageJob, PersistJob } from '../src/infra/queues.js';
 import { metrics } from '../src/observability/metrics.js';
 import { createBatcher } from './batch.js';
 import type { RunningWorker } from './index.js';
-import { runQueueWorker } from './queue-worker.js';
+import { retryWhileUnavailable, runQueueWorker } from './queue-worker.js';
 
 export const QUEUE = 'persist' as const;
 export type PersistPayload = PersistJob;
@@ -25,20 +25,28 @@ const STALLED_INTERVAL_MS = 5_000;
 export type PersistResult = PersistOutcome | { status: ChangeStatus } | undefined;
 
 /** The processor: creates are batched, edits/deletes applied one at a time (they are rare). */
-export function persistProcessor(deps: PersistDeps, maxBatch: number): (job: Pick<Job<PersistJob>, 'data'>) => Promise<PersistResult> {
+export function persistProcessor(deps: PersistDeps, maxBatch: number, stopping = new AbortController().signal): (job: Pick<Job<PersistJob>, 'data'>) => Promise<PersistResult> {
   const create = createBatcher(async (jobs: CreateMessageJob[]) => {
     metrics.persistBatchSize.observe(jobs.length);
-    const outcomes = await persistMessages(deps, jobs);
+    const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps.log);
     const stored = [...outcomes.values()].filter((o) => o.status === 'stored').length;
     if (stored) metrics.messagesPersisted.inc(stored);
     return jobs.map((job) => outcomes.get(job.id));
   }, { maxSize: maxBatch });
-  return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await applyMessageChange(deps, data) });
+  const change = (data: Exclude<PersistJob, CreateMessageJob>) => retryWhileUnavailable(() => applyMessageChange(deps, data), stopping, deps.log);
+  return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await change(data) });
 }
 
 export async function start(deps: Deps): Promise<RunningWorker> {
-  return runQueueWorker(deps, QUEUE, persistProcessor(deps, deps.config.PERSIST_BATCH_SIZE), deps.config.WORKER_CONCURRENCY, {
+  const stopping = new AbortController();
+  const worker = runQueueWorker(deps, QUEUE, persistProcessor(deps, deps.config.PERSIST_BATCH_SIZE, stopping.signal), deps.config.WORKER_CONCURRENCY, {
     lockDuration: LOCK_DURATION_MS,
     stalledInterval: STALLED_INTERVAL_MS,
   });
+  return {
+    async close() {
+      stopping.abort();
+      await worker.close();
+    },
+  };
 }

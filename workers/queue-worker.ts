@@ -4,6 +4,7 @@ import { Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Deps } from '../src/deps.js';
 import type { JobPayloads, QueueName } from '../src/infra/queues.js';
 import { createRedis } from '../src/infra/redis.js';
+import { isDependencyDown } from '../src/api/middleware.js';
 import { metrics } from '../src/observability/metrics.js';
 import type { RunningWorker } from './index.js';
 
@@ -40,4 +41,23 @@ export function runQueueWorker<N extends QueueName>(
       connection.disconnect();
     },
   };
+}
+
+/**
+ * Runs `fn`; while it fails because Postgres or Redis is unreachable, waits (backing off up to
+ * 2 s) and runs it again instead of failing the job. An outage must neither burn a job's
+ * attempts nor let later jobs overtake it. Stops waiting once `signal` aborts (shutdown): the
+ * job is then left to BullMQ, which hands it out again.
+ */
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, signal: AbortSignal, log: Deps['log']): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const down = isDependencyDown(err);
+      if (!down || signal.aborted) throw err;
+      if (attempt === 0) log.warn({ dependency: down, err: (err as Error).message }, 'dependency unavailable; holding the batch until it returns');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
 }

@@ -37,7 +37,8 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const openapi = buildOpenApi([{ prefix: '', specs: ops }, { prefix: API_PREFIX, specs: api }], version);
 
   const root = new Router();
-  mountRoutes(root, ops, mount);
+  // Health and metrics must answer even while the read breaker is open.
+  mountRoutes(root, ops, { ...mount, readBreaker: undefined });
   root.get(`${API_PREFIX}/openapi.json`, (ctx) => {
     ctx.body = openapi;
   });

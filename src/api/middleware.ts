@@ -10,7 +10,8 @@ import { metrics } from '../observability/metrics.js';
 export function isDependencyDown(err: unknown): string | undefined {
   const e = err as { code?: string; name?: string; message?: string };
   const message = e?.message ?? '';
-  if (e?.name === 'KnexTimeoutError' || /ECONNREFUSED|ECONNRESET|Connection terminated|terminating connection/.test(message) || e?.code === 'ECONNREFUSED' || e?.code === '57P01') {
+  const pgUnavailable = ['ECONNREFUSED', '57P01', '57P02', '57P03', '08006', '08001'].includes(e?.code ?? '');
+  if (e?.name === 'KnexTimeoutError' || pgUnavailable || /ECONNREFUSED|ECONNRESET|Connection terminated|terminating connection|the database system is (starting up|shutting down)/.test(message)) {
     return /redis|6379/i.test(message) ? 'redis' : 'postgres';
   }
   if (/enableOfflineQueue|Connection is closed|max retries per request|Command timed out/i.test(message)) return 'redis';

@@ -8,8 +8,16 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => v);
 
 export type Db = Knex;
 
-export function createDb(connectionString: string, poolMax = 10): Db {
+/** knex reports pool errors through this instead of console.log (they are also thrown to callers). */
+export interface DbLog {
+  warn(obj: unknown, msg?: string): void;
+  debug(obj: unknown, msg?: string): void;
+}
+
+export function createDb(connectionString: string, poolMax = 10, log?: DbLog): Db {
+  const report = (level: keyof DbLog) => (message: unknown) => log?.[level]({ knex: String(message) });
   return knexFactory({
+    log: { warn: report('warn'), error: report('warn'), debug: report('debug'), deprecate: report('debug') },
     client: 'pg',
     connection: { connectionString, application_name: 'fechatter' },
     pool: { min: 0, max: poolMax, acquireTimeoutMillis: 10_000 },
