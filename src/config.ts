@@ -48,6 +48,7 @@ const schema = z.object({
   WS_MAX_PAYLOAD_BYTES: int(256, 1 << 20).default(16 * 1024),
   SEND_BUFFER_BYTES: int(1024).default(1 << 20),
   HEARTBEAT_SECONDS: int(1, 300).default(25),
+  PRESENCE_LEASE_SECONDS: int(2, 3600).default(30),
   BODY_LIMIT_BYTES: int(1024, 10 << 20).default(64 * 1024),
   REQUEST_TIMEOUT_MS: int(100).default(15_000),
   SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),

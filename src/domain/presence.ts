@@ -9,10 +9,10 @@ import type { Deps } from '../deps.js';
 import { publishEvents, type ChatEvent } from '../infra/events.js';
 
 export type PresenceStatus = 'online' | 'offline';
-type PresenceDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream'>;
+type PresenceDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'config'>;
 
-/** How long a process's lease on a user lasts without renewal. */
-export const PRESENCE_LEASE_MS = 30_000;
+/** How long a process's lease on a user lasts without renewal (PRESENCE_LEASE_SECONDS). */
+export const leaseMs = (deps: Pick<Deps, 'config'>) => deps.config.PRESENCE_LEASE_SECONDS * 1000;
 
 // KEYS[1] user's set, KEYS[2] users index; ARGV: process id, now, expiry, user id, lease ms.
 // Returns 1 when the user had no live lease before (came online).
@@ -51,7 +51,7 @@ async function announce(deps: PresenceDeps, userId: string, status: PresenceStat
 /** The first connection of a user on this process: take a lease; announce if they came online. */
 export async function userConnected(deps: PresenceDeps, processId: string, userId: string): Promise<void> {
   const now = Date.now();
-  const cameOnline = await deps.redis.eval(ACQUIRE, 2, deps.keys.presence(userId), usersIndex(deps), processId, now, now + PRESENCE_LEASE_MS, userId, PRESENCE_LEASE_MS);
+  const cameOnline = await deps.redis.eval(ACQUIRE, 2, deps.keys.presence(userId), usersIndex(deps), processId, now, now + leaseMs(deps), userId, leaseMs(deps));
   if (cameOnline === 1) await announce(deps, userId, 'online');
 }
 
@@ -63,11 +63,11 @@ export async function userDisconnected(deps: PresenceDeps, processId: string, us
 
 /** Renews this process's leases on its connected users (call every few seconds). */
 export async function renewLeases(deps: PresenceDeps, processId: string, userIds: Iterable<string>): Promise<void> {
-  const expiry = Date.now() + PRESENCE_LEASE_MS;
+  const expiry = Date.now() + leaseMs(deps);
   const pipeline = deps.redis.pipeline();
   for (const userId of userIds) {
     pipeline.zadd(deps.keys.presence(userId), expiry, processId);
-    pipeline.pexpire(deps.keys.presence(userId), PRESENCE_LEASE_MS);
+    pipeline.pexpire(deps.keys.presence(userId), leaseMs(deps));
     pipeline.zadd(usersIndex(deps), 'GT', expiry, userId);
   }
   await pipeline.exec();

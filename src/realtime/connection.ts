@@ -1,0 +1,175 @@
+// One client connection (WebSocket or SSE), independent of the transport: what it may receive
+// (its user's membership, kept current by the events it processes), where it is in the stream
+// (`cursor`, the last event id it has considered), and the start-up sequence that makes
+// resume exact. See ARCHITECTURE.md, "The event path".
+//
+// Start-up, in this order, is what makes "no gap, no repeat" hold:
+//   1. register with the hub (synchronously, before the client can see the handshake succeed),
+//      so every event the reader dispatches from now on is buffered in `pending`;
+//   2. load membership from Postgres (a snapshot taken *after* registration, so any membership
+//      event missing from it is in `pending` and is applied on top: the last event wins);
+//   3. with a last event id, replay the stream after it with XRANGE (replay.ts);
+//   4. flush `pending`, skipping ids <= cursor (already replayed), and go live.
+import { compareEventIds } from '../infra/events.js';
+import type { Delivery } from './delivery.js';
+import type { Membership } from './membership.js';
+
+export type EndReason = 'shutdown' | 'token_expired' | 'slow_consumer' | 'error';
+
+export interface Transport {
+  readonly kind: 'ws' | 'sse';
+  send(d: Delivery): void;
+  /** Bytes written but not yet handed to the kernel. */
+  bufferedBytes(): number;
+  /** Called every HEARTBEAT_SECONDS: ws ping (terminating a peer that missed the last pong), SSE comment. */
+  heartbeat(): void;
+  /** Ends the connection; the transport's close handler then calls Connection.closed(). */
+  end(reason: EndReason): void;
+}
+
+/** The hub's indexes, updated as the connection's membership changes. */
+export interface ConnectionIndex {
+  indexChat(conn: Connection, chatId: string): void;
+  unindexChat(conn: Connection, chatId: string): void;
+  indexWorkspace(conn: Connection, workspaceId: string): void;
+  live(conn: Connection): void;
+  remove(conn: Connection): void;
+}
+
+/** Live events buffered while a connection replays; past this the client is asked to come back. */
+const MAX_PENDING = 10_000;
+
+export class Connection {
+  state: 'starting' | 'live' | 'closed' = 'starting';
+  readonly chats = new Map<string, string>();
+  readonly workspaces = new Set<string>();
+  /** Id of the last event considered (sent or filtered out); nothing at or below it is sent again. */
+  cursor: string | null = null;
+  private pending: Delivery[] = [];
+  /**
+   * Set when a replay (XRANGE) may have read past the stream reader: live events up to the
+   * cursor can still arrive from the reader and must be skipped. Cleared by the first newer
+   * live event, so the live path of an ordinary connection does no id comparisons.
+   */
+  private behindReplay = false;
+  private expiry?: NodeJS.Timeout;
+
+  constructor(
+    readonly userId: string,
+    readonly transport: Transport,
+    private readonly index: ConnectionIndex,
+    private readonly sendBufferBytes: number,
+    tokenExpiresAt: number,
+    /** Metrics hook, called after each event written to this connection. */
+    private readonly onDelivered: (conn: Connection, d: Delivery) => void,
+  ) {
+    // A connection outliving its token would keep receiving with revoked rights.
+    const ms = tokenExpiresAt * 1000 - Date.now();
+    this.expiry = setTimeout(() => this.end('token_expired'), Math.max(0, ms));
+  }
+
+  setMembership(membership: Membership): void {
+    for (const [chatId, workspaceId] of membership.chats) this.join(chatId, workspaceId);
+    for (const workspaceId of membership.workspaces) this.addWorkspace(workspaceId);
+  }
+
+  /** From the hub: buffer while starting, otherwise process right away. */
+  offer(d: Delivery): void {
+    if (this.state === 'live') this.process(d, false);
+    else if (this.state === 'starting') {
+      this.pending.push(d);
+      if (this.pending.length > MAX_PENDING) this.end('slow_consumer');
+    }
+  }
+
+  /**
+   * Applies an event to this connection: membership first for a join (so the joining user gets
+   * the join event), delivery if allowed, membership after for a leave (so the leaving user
+   * gets the leave event and nothing after it). `dedupe` is for replay and the pending flush,
+   * where ids may repeat; live events arrive once and in order (see behindReplay).
+   */
+  process(d: Delivery, dedupe: boolean): void {
+    const e = d.envelope;
+    if ((dedupe || this.behindReplay) && this.cursor !== null && compareEventIds(e.id, this.cursor) <= 0) return;
+    if (!dedupe) this.behindReplay = false;
+    this.cursor = e.id;
+    const data = e.data as { user_id?: unknown; member_ids?: unknown };
+    const aboutMe = data.user_id !== undefined && String(data.user_id) === this.userId;
+    if (e.chat_id !== null && e.workspace_id !== null) {
+      if (e.type === 'chat.member_joined' && aboutMe) this.join(e.chat_id, e.workspace_id);
+      else if (e.type === 'chat.created' && Array.isArray(data.member_ids) && data.member_ids.some((m) => String(m) === this.userId)) {
+        this.join(e.chat_id, e.workspace_id);
+      }
+    }
+    // The typist's own tabs already know they are typing.
+    if (e.type === 'typing' && aboutMe) return;
+    const allowed = e.chat_id !== null ? this.chats.has(e.chat_id) : e.workspace_id !== null && this.workspaces.has(e.workspace_id);
+    if (allowed) {
+      this.transport.send(d);
+      this.onDelivered(this, d);
+      if (!dedupe && this.transport.bufferedBytes() > this.sendBufferBytes) this.end('slow_consumer');
+    }
+    if (e.type === 'chat.member_left' && aboutMe && e.chat_id !== null) this.leave(e.chat_id);
+  }
+
+  /** Sends something outside the stream (resync_required) and moves the cursor to its id. */
+  sendOutOfBand(d: Delivery): void {
+    this.cursor = d.envelope.id;
+    this.transport.send(d);
+  }
+
+  /** Step 4 of start-up. Synchronous, so no live event can slip in between flush and live. */
+  goLive(): void {
+    if (this.state !== 'starting') return;
+    const pending = this.pending;
+    this.pending = [];
+    for (const d of pending) {
+      if (this.state !== 'starting') return;
+      this.process(d, true);
+    }
+    this.behindReplay = this.cursor !== null;
+    this.state = 'live';
+    this.index.live(this);
+  }
+
+  /** Waits while the transport holds more than half its budget (replay pages are bulky). */
+  async drain(): Promise<void> {
+    while (this.state === 'starting' && this.transport.bufferedBytes() > this.sendBufferBytes / 2) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  end(reason: EndReason): void {
+    if (this.state === 'closed') return;
+    this.transport.end(reason);
+    this.closed();
+  }
+
+  /** The transport is gone (either side closed it). Idempotent. */
+  closed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.pending = [];
+    clearTimeout(this.expiry);
+    this.index.remove(this);
+  }
+
+  private join(chatId: string, workspaceId: string): void {
+    if (!this.chats.has(chatId)) {
+      this.chats.set(chatId, workspaceId);
+      this.index.indexChat(this, chatId);
+    }
+    this.addWorkspace(workspaceId);
+  }
+
+  private leave(chatId: string): void {
+    if (this.chats.delete(chatId)) this.index.unindexChat(this, chatId);
+  }
+
+  private addWorkspace(workspaceId: string): void {
+    if (!this.workspaces.has(workspaceId)) {
+      this.workspaces.add(workspaceId);
+      this.index.indexWorkspace(this, workspaceId);
+    }
+  }
+}

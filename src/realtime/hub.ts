@@ -1,0 +1,122 @@
+// The connection registry of one fanout process: user -> connections (for the per-user limit
+// and for membership events about a user), chat -> connections, workspace -> connections.
+// dispatch() routes each stream event only to the connections that may want it; the
+// connection itself makes the final decision (connection.ts).
+import type { Connection, ConnectionIndex } from './connection.js';
+import type { Delivery } from './delivery.js';
+
+function addTo<K>(map: Map<K, Set<Connection>>, key: K, conn: Connection): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(conn);
+}
+
+function removeFrom<K>(map: Map<K, Set<Connection>>, key: K, conn: Connection): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(conn);
+  if (set.size === 0) map.delete(key);
+}
+
+export interface HubEvents {
+  opened(conn: Connection): void;
+  closed(conn: Connection): void;
+}
+
+export class Hub implements ConnectionIndex {
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byChat = new Map<string, Set<Connection>>();
+  private readonly byWorkspace = new Map<string, Set<Connection>>();
+  /** Connections still replaying: they buffer every event and filter it when they go live. */
+  private readonly starting = new Set<Connection>();
+  private readonly all = new Set<Connection>();
+
+  constructor(
+    private readonly limitPerUser: number,
+    private readonly events: HubEvents,
+  ) {}
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  /** The user's open connections on this process. */
+  countOf(userId: string): number {
+    return this.byUser.get(userId)?.size ?? 0;
+  }
+
+  users(): Iterable<string> {
+    return this.byUser.keys();
+  }
+
+  /** Per-user limit, per process. Check and add in the same tick so handshakes cannot race past it. */
+  canAccept(userId: string): boolean {
+    return (this.byUser.get(userId)?.size ?? 0) < this.limitPerUser;
+  }
+
+  add(conn: Connection): void {
+    this.all.add(conn);
+    this.starting.add(conn);
+    addTo(this.byUser, conn.userId, conn);
+    this.events.opened(conn);
+  }
+
+  remove(conn: Connection): void {
+    if (!this.all.delete(conn)) return;
+    this.starting.delete(conn);
+    removeFrom(this.byUser, conn.userId, conn);
+    for (const chatId of conn.chats.keys()) removeFrom(this.byChat, chatId, conn);
+    for (const workspaceId of conn.workspaces) removeFrom(this.byWorkspace, workspaceId, conn);
+    this.events.closed(conn);
+  }
+
+  live(conn: Connection): void {
+    this.starting.delete(conn);
+  }
+
+  indexChat(conn: Connection, chatId: string): void {
+    if (this.all.has(conn)) addTo(this.byChat, chatId, conn);
+  }
+
+  unindexChat(conn: Connection, chatId: string): void {
+    removeFrom(this.byChat, chatId, conn);
+  }
+
+  indexWorkspace(conn: Connection, workspaceId: string): void {
+    if (this.all.has(conn)) addTo(this.byWorkspace, workspaceId, conn);
+  }
+
+  dispatch(d: Delivery): void {
+    const e = d.envelope;
+    // Users a membership event adds to the chat: their connections are not in byChat yet.
+    let joining: string[] = [];
+    if (e.type === 'chat.member_joined' && e.data.user_id !== undefined) joining = [String(e.data.user_id)];
+    else if (e.type === 'chat.created' && Array.isArray(e.data.member_ids)) joining = e.data.member_ids.map(String);
+    const audience = e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
+
+    if (joining.length === 0 && this.starting.size === 0) {
+      // The common case: each connection once, no index changes except leaves (deleting the
+      // current element while iterating a Set is safe).
+      if (audience) for (const conn of audience) conn.offer(d);
+      return;
+    }
+    const seen = new Set<Connection>();
+    const visit = (conn: Connection) => {
+      if (seen.has(conn)) return;
+      seen.add(conn);
+      conn.offer(d);
+    };
+    for (const conn of this.starting) visit(conn);
+    for (const userId of joining) for (const conn of [...(this.byUser.get(userId) ?? [])]) visit(conn);
+    const current = e.chat_id !== null ? this.byChat.get(e.chat_id) : audience;
+    if (current) for (const conn of [...current]) visit(conn);
+  }
+
+  heartbeat(): void {
+    for (const conn of this.all) conn.transport.heartbeat();
+  }
+
+  connections(): Connection[] {
+    return [...this.all];
+  }
+}
