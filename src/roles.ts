@@ -24,8 +24,21 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<http.Server> {
-  const server = http.createServer(app.callback());
+interface Listening {
+  server: http.Server;
+  /** Stops accepting, lets in-flight requests finish, and closes keep-alive connections. */
+  close(): Promise<void>;
+}
+
+async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<Listening> {
+  const handle = app.callback();
+  let draining = false;
+  // While draining, every response asks the client to close its connection, so keep-alive
+  // clients move to another process instead of holding this one open.
+  const server = http.createServer((req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+    void handle(req, res);
+  });
   server.requestTimeout = config.REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 65_000;
   realtime?.attach(server);
@@ -33,14 +46,19 @@ async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<ht
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, resolve);
   });
-  return server;
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+  return {
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        draining = true;
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
 }
 
 /** A process without an API or fanout (a worker) still serves /health/* and /metrics on PORT. */
@@ -78,15 +96,15 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
     : realtime
       ? realtime.app(checks)
       : opsApp(deps, checks);
-  const server = await listen(app, config, realtime);
-  const { port } = server.address() as { port: number };
+  const listening = await listen(app, config, realtime);
+  const { port } = listening.server.address() as { port: number };
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
   log.info({ url }, `fechatter ${role} listening on ${url}`);
 
   return {
     url,
     async stop() {
-      const closing = closeServer(server);
+      const closing = listening.close();
       await realtime?.close();
       await workers?.close();
       await closing;
