@@ -11,6 +11,7 @@ import { requestContext } from './middleware.js';
 import { buildOpenApi } from './openapi.js';
 import { bearerToken, mountRoutes, type MountOptions, type RouteSpec } from './route.js';
 import { apiRoutes } from './routes/index.js';
+import { webApp } from './web.js';
 import { opsRoutes } from './routes/ops.js';
 import { NotFoundError } from '../domain/errors.js';
 import { version } from '../version.js';
@@ -59,6 +60,7 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   app.use(root.routes()).use(root.allowedMethods());
   app.use(v1.routes()).use(v1.allowedMethods());
   for (const router of options.extra ?? []) app.use(router.routes());
+  app.use(webApp());
   app.use(async (ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('route');
   });

@@ -10,7 +10,8 @@ export function security(deps: Pick<Deps, 'config' | 'limits'>): Middleware[] {
   return [
     helmet({
       contentSecurityPolicy: {
-        directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'", 'ws:', 'wss:'] },
+        // No upgrade-insecure-requests: a self-hosted server is often reached over plain HTTP on a LAN.
+        directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'", 'ws:', 'wss:'], upgradeInsecureRequests: null },
       },
       crossOriginEmbedderPolicy: false,
     }) as Middleware,

@@ -1,0 +1,229 @@
+// One typed method per route of /api/v1 (API.md), grouped as the contract groups them.
+import type { Http } from './http.js';
+import type {
+  Accepted,
+  Chat,
+  ChatMember,
+  ChatType,
+  Invitation,
+  InvitationPreview,
+  Me,
+  Member,
+  Message,
+  Page,
+  Receipt,
+  Role,
+  SearchQuery,
+  SearchResult,
+  Session,
+  Unread,
+  User,
+  Workspace,
+} from './types.js';
+
+const V1 = '/api/v1';
+const e = encodeURIComponent;
+
+export interface HistoryQuery {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+export class Api {
+  constructor(private readonly http: Http) {}
+
+  // --- auth and users -------------------------------------------------------------------------
+  async signup(body: { email: string; password: string; display_name: string }): Promise<Session> {
+    const session = await this.http.request<Session>('POST', `${V1}/auth/signup`, { body, auth: false });
+    this.http.setSession(session);
+    return session;
+  }
+
+  async login(body: { email: string; password: string }): Promise<Session> {
+    const session = await this.http.request<Session>('POST', `${V1}/auth/login`, { body, auth: false });
+    this.http.setSession(session);
+    return session;
+  }
+
+  /** Rotates the token pair now (normally done automatically before expiry). */
+  refresh() {
+    return this.http.refresh();
+  }
+
+  async logout(): Promise<void> {
+    const tokens = this.http.currentTokens();
+    try {
+      if (tokens) await this.http.request<void>('POST', `${V1}/auth/logout`, { body: { refresh_token: tokens.refresh_token }, auth: false });
+    } finally {
+      this.http.endSession();
+    }
+  }
+
+  me(): Promise<Me> {
+    return this.http.request('GET', `${V1}/me`);
+  }
+
+  updateMe(body: { display_name?: string; password?: { current: string; new: string } }): Promise<{ user: User }> {
+    return this.http.request('PATCH', `${V1}/me`, { body });
+  }
+
+  // --- workspaces, members, invitations -------------------------------------------------------
+  createWorkspace(name: string): Promise<Workspace> {
+    return this.http.request('POST', `${V1}/workspaces`, { body: { name } });
+  }
+
+  listWorkspaces(): Promise<Page<Workspace>> {
+    return this.http.request('GET', `${V1}/workspaces`);
+  }
+
+  getWorkspace(wid: string): Promise<Workspace> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}`);
+  }
+
+  renameWorkspace(wid: string, name: string): Promise<Workspace> {
+    return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}`, { body: { name } });
+  }
+
+  listMembers(wid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Member>> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/members`, { query });
+  }
+
+  /** Every member, following next_cursor. */
+  async allMembers(wid: string): Promise<Member[]> {
+    const all: Member[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listMembers(wid, { limit: 500, cursor });
+      all.push(...page.items);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return all;
+  }
+
+  changeRole(wid: string, uid: string, role: Role): Promise<Member> {
+    return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}/members/${e(uid)}`, { body: { role } });
+  }
+
+  removeMember(wid: string, uid: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/workspaces/${e(wid)}/members/${e(uid)}`);
+  }
+
+  createInvitation(
+    wid: string,
+    body: { role: 'member' | 'guest' | 'admin'; email?: string; expires_in_seconds?: number; max_uses?: number },
+  ): Promise<Invitation & { token: string }> {
+    return this.http.request('POST', `${V1}/workspaces/${e(wid)}/invitations`, { body });
+  }
+
+  listInvitations(wid: string): Promise<Page<Invitation>> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/invitations`);
+  }
+
+  revokeInvitation(wid: string, id: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/workspaces/${e(wid)}/invitations/${e(id)}`);
+  }
+
+  previewInvitation(token: string): Promise<InvitationPreview> {
+    return this.http.request('GET', `${V1}/invitations/${e(token)}`, { auth: false });
+  }
+
+  acceptInvitation(token: string): Promise<{ workspace: { id: string; name: string }; role: Role }> {
+    return this.http.request('POST', `${V1}/invitations/${e(token)}/accept`);
+  }
+
+  // --- chats ----------------------------------------------------------------------------------
+  createChat(wid: string, body: { type: ChatType; name?: string; topic?: string; member_ids?: string[] }): Promise<Chat> {
+    return this.http.request('POST', `${V1}/workspaces/${e(wid)}/chats`, { body });
+  }
+
+  /** Chats I belong to, with unread_count, last_read_seq and last_message. */
+  listChats(wid: string): Promise<Page<Chat>> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/chats`);
+  }
+
+  browsePublicChats(wid: string): Promise<Page<Chat>> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/chats`, { query: { browse: 'public' } });
+  }
+
+  getChat(cid: string): Promise<Chat> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}`);
+  }
+
+  updateChat(cid: string, body: { name?: string; topic?: string }): Promise<Chat> {
+    return this.http.request('PATCH', `${V1}/chats/${e(cid)}`, { body });
+  }
+
+  archiveChat(cid: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/chats/${e(cid)}`);
+  }
+
+  listChatMembers(cid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ChatMember>> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/members`, { query });
+  }
+
+  addChatMembers(cid: string, user_ids: string[]): Promise<unknown> {
+    return this.http.request('POST', `${V1}/chats/${e(cid)}/members`, { body: { user_ids } });
+  }
+
+  removeChatMember(cid: string, uid: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/chats/${e(cid)}/members/${e(uid)}`);
+  }
+
+  joinChat(cid: string): Promise<unknown> {
+    return this.http.request('POST', `${V1}/chats/${e(cid)}/join`);
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+  /** The raw POST; prefer FechatterClient.send, which adds local echo, retries and confirmation. */
+  postMessage(cid: string, body: { content: string; client_id: string; reply_to?: string }, attempts = 1): Promise<Accepted> {
+    return this.http.request('POST', `${V1}/chats/${e(cid)}/messages`, { body, attempts });
+  }
+
+  /** History: newest first with `before` or neither; oldest first with `after`. */
+  listMessages(cid: string, query: HistoryQuery = {}): Promise<{ items: Message[]; has_more: boolean }> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/messages`, { query: { ...query } });
+  }
+
+  getMessage(mid: string): Promise<Message> {
+    return this.http.request('GET', `${V1}/messages/${e(mid)}`);
+  }
+
+  editMessage(mid: string, content: string): Promise<unknown> {
+    return this.http.request('PATCH', `${V1}/messages/${e(mid)}`, { body: { content } });
+  }
+
+  deleteMessage(mid: string): Promise<unknown> {
+    return this.http.request('DELETE', `${V1}/messages/${e(mid)}`);
+  }
+
+  // --- receipts, unread, typing ---------------------------------------------------------------
+  markRead(cid: string, seq: number): Promise<unknown> {
+    return this.http.request('POST', `${V1}/chats/${e(cid)}/read`, { body: { seq } });
+  }
+
+  receipts(cid: string): Promise<Page<Receipt>> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/receipts`);
+  }
+
+  readers(mid: string): Promise<Page<{ user_id: string; read_at: string }>> {
+    return this.http.request('GET', `${V1}/messages/${e(mid)}/readers`);
+  }
+
+  unread(wid: string): Promise<Unread> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/unread`);
+  }
+
+  typing(cid: string): Promise<void> {
+    return this.http.request('POST', `${V1}/chats/${e(cid)}/typing`, { body: {} });
+  }
+
+  // --- search ---------------------------------------------------------------------------------
+  search(wid: string, query: SearchQuery): Promise<SearchResult> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/search`, { query: { ...query } });
+  }
+
+  searchAnalytics(wid: string): Promise<unknown> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/search/analytics`);
+  }
+}

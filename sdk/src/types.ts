@@ -1,0 +1,189 @@
+// The API's resources and event envelopes, as in /api/v1 (see API.md). IDs are opaque strings,
+// timestamps ISO-8601 strings.
+
+export type Role = 'owner' | 'admin' | 'member' | 'guest';
+export type ChatType = 'public' | 'private' | 'group' | 'direct';
+
+export interface User {
+  id: string;
+  email: string;
+  display_name: string;
+  created_at: string;
+}
+
+export interface Session {
+  user: User;
+  access_token: string;
+  refresh_token: string;
+  /** Seconds until the access token expires. */
+  expires_in: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  slug: string;
+  role: Role;
+  created_at?: string;
+}
+
+export interface Me {
+  user: User;
+  workspaces: Array<{ id: string; name: string; slug: string; role: Role }>;
+}
+
+export interface Member {
+  user: User;
+  role: Role;
+  joined_at: string;
+  /** Present when the server reports presence with the member list. */
+  presence?: 'online' | 'offline';
+}
+
+export interface Invitation {
+  id: string;
+  token?: string;
+  role: Role;
+  email?: string | null;
+  expires_at: string | null;
+  max_uses: number | null;
+  uses: number;
+}
+
+export interface InvitationPreview {
+  workspace: { id: string; name: string };
+  role: Role;
+  expires_at: string | null;
+}
+
+export interface Chat {
+  id: string;
+  workspace_id: string;
+  type: ChatType;
+  name: string | null;
+  topic: string | null;
+  created_by: string;
+  created_at: string;
+  last_seq: number;
+  member_count: number;
+  archived_at: string | null;
+  /** In "my chats" lists. */
+  unread_count?: number;
+  last_read_seq?: number;
+  last_message?: Message | null;
+  /** Direct and group chats may list their members. */
+  member_ids?: string[];
+}
+
+export interface ChatMember {
+  user: User;
+  joined_at: string;
+  last_read_seq: number;
+}
+
+export interface Message {
+  id: string;
+  chat_id: string;
+  workspace_id: string;
+  seq: number;
+  sender_id: string;
+  content: string;
+  client_id: string | null;
+  reply_to: string | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+}
+
+export interface Accepted {
+  id: string;
+  client_id: string;
+  chat_id: string;
+  status: 'accepted';
+}
+
+export interface Receipt {
+  user_id: string;
+  last_read_seq: number;
+  read_at: string | null;
+}
+
+export interface Unread {
+  chats: Array<{ chat_id: string; unread_count: number; last_read_seq: number; last_seq: number }>;
+  total: number;
+}
+
+export interface SearchQuery {
+  q: string;
+  chat_id?: string;
+  sender_id?: string;
+  from?: string;
+  to?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface SearchResult {
+  hits: Array<{ message: Message; highlight: string }>;
+  total: number;
+  facets: { chat_id: Record<string, number>; sender_id: Record<string, number> };
+  took_ms: number;
+  engine: 'postgres' | 'meilisearch';
+}
+
+/** What a message looks like in the local echo before (and after) the server confirms it. */
+export interface LocalMessage {
+  client_id: string;
+  chat_id: string;
+  content: string;
+  reply_to: string | null;
+  sender_id: string | null;
+  /** pending: not yet confirmed; sent: persisted (message set); failed: gave up (error set). */
+  state: 'pending' | 'sent' | 'failed';
+  id?: string;
+  message?: Message;
+  error?: Error;
+  created_at: string;
+}
+
+export interface EventDataMap {
+  'message.created': Message;
+  'message.updated': Message;
+  'message.deleted': { id: string; seq: number };
+  'receipt.updated': Receipt;
+  typing: { user_id: string; expires_at: string };
+  'chat.created': Chat;
+  'chat.updated': Chat;
+  'chat.member_joined': { user_id: string };
+  'chat.member_left': { user_id: string };
+  'presence.updated': { user_id: string; status: 'online' | 'offline' };
+  resync_required: Record<string, never>;
+}
+
+export type EventType = keyof EventDataMap;
+
+/** The envelope every real-time event arrives in (both transports). */
+export type ChatEvent = {
+  [K in EventType]: { id: string; type: K; workspace_id: string | null; chat_id: string | null; data: EventDataMap[K] };
+}[EventType];
+
+export type EventOf<K extends EventType> = Extract<ChatEvent, { type: K }>;
+
+export const EVENT_TYPES: EventType[] = [
+  'message.created',
+  'message.updated',
+  'message.deleted',
+  'receipt.updated',
+  'typing',
+  'chat.created',
+  'chat.updated',
+  'chat.member_joined',
+  'chat.member_left',
+  'presence.updated',
+  'resync_required',
+];

@@ -1,0 +1,269 @@
+// What the page knows about the open workspace, kept current by the SDK's events. Views
+// subscribe to named changes and re-render only their part.
+import type { Chat, ChatEvent, LocalMessage, Member, Message, Role } from '@fechatter/sdk';
+import { client } from './session.js';
+
+export interface Timeline {
+  items: Message[];
+  ids: Set<string>;
+  hasMore: boolean;
+  loaded: boolean;
+  loading: boolean;
+}
+
+export type Change = 'chats' | 'members' | 'presence' | `messages:${string}` | `typing:${string}` | `receipts:${string}`;
+
+const TYPING_SHOWN_MS = 6000;
+
+export class Store {
+  chats = new Map<string, Chat>();
+  members = new Map<string, Member>();
+  presence = new Map<string, 'online' | 'offline'>();
+  /** Member ids of direct and group chats, for their names. */
+  chatMembers = new Map<string, string[]>();
+  timelines = new Map<string, Timeline>();
+  receipts = new Map<string, Map<string, number>>();
+  typing = new Map<string, Map<string, number>>();
+  /** Locally echoed messages not yet in a timeline (pending or failed), by client_id. */
+  local = new Map<string, LocalMessage>();
+  current: string | null = null;
+  private listeners = new Set<(change: Change) => void>();
+  private offs: Array<() => void> = [];
+
+  constructor(
+    readonly wid: string,
+    readonly role: Role,
+  ) {}
+
+  get me(): string {
+    return client.user!.id;
+  }
+
+  subscribe(listener: (change: Change) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  changed(change: Change): void {
+    for (const l of this.listeners) l(change);
+  }
+
+  async load(): Promise<void> {
+    this.offs.push(
+      client.on('event', (e) => this.apply(e)),
+      client.on('message', (m) => this.addMessages(m.chat_id, [m])),
+      client.on('local', (l) => this.onLocal(l)),
+      client.on('resync', () => void this.refetch()),
+    );
+    await Promise.all([this.loadChats(), this.loadMembers()]);
+  }
+
+  dispose(): void {
+    for (const off of this.offs) off();
+    this.listeners.clear();
+  }
+
+  async loadChats(): Promise<void> {
+    const { items } = await client.api.listChats(this.wid);
+    this.chats = new Map(items.map((c) => [c.id, c]));
+    await Promise.all(items.filter((c) => (c.type === 'direct' || c.type === 'group') && !this.chatMembers.has(c.id)).map((c) => this.loadChatMembers(c.id)));
+    this.changed('chats');
+  }
+
+  async loadChatMembers(chatId: string): Promise<void> {
+    const { items } = await client.api.listChatMembers(chatId, { limit: 500 });
+    this.chatMembers.set(chatId, items.map((m) => m.user.id));
+    for (const m of items) if (!this.members.has(m.user.id)) this.members.set(m.user.id, { user: m.user, role: 'member', joined_at: m.joined_at });
+  }
+
+  async loadMembers(): Promise<void> {
+    const members = await client.api.allMembers(this.wid);
+    for (const m of members) {
+      this.members.set(m.user.id, m);
+      if (m.presence) this.presence.set(m.user.id, m.presence);
+    }
+    this.presence.set(this.me, 'online');
+    this.changed('members');
+  }
+
+  name(userId: string): string {
+    if (userId === this.me) return client.user?.display_name ?? 'You';
+    const member = this.members.get(userId);
+    if (!member) this.learn();
+    return member?.user.display_name ?? 'Someone';
+  }
+
+  private learning = false;
+
+  /** Someone we do not know yet (joined after we loaded): reload the member list once. */
+  private learn(): void {
+    if (this.learning) return;
+    this.learning = true;
+    setTimeout(() => {
+      this.loadMembers().finally(() => {
+        this.learning = false;
+      });
+    }, 50);
+  }
+
+  chatName(chat: Chat): string {
+    if (chat.type === 'public' || chat.type === 'private') return chat.name ?? 'unnamed';
+    const others = (this.chatMembers.get(chat.id) ?? []).filter((id) => id !== this.me);
+    if (others.length === 0) return chat.name ?? 'Just you';
+    return others.map((id) => this.name(id)).join(', ');
+  }
+
+  /** The other person of a direct chat (for its presence dot). */
+  peer(chat: Chat): string | null {
+    if (chat.type !== 'direct') return null;
+    return (this.chatMembers.get(chat.id) ?? []).find((id) => id !== this.me) ?? null;
+  }
+
+  timeline(chatId: string): Timeline {
+    let t = this.timelines.get(chatId);
+    if (!t) this.timelines.set(chatId, (t = { items: [], ids: new Set(), hasMore: true, loaded: false, loading: false }));
+    return t;
+  }
+
+  /** Newest page first; then older pages as the user scrolls up. */
+  async loadHistory(chatId: string, older = false): Promise<number> {
+    const t = this.timeline(chatId);
+    if (t.loading || (older && !t.hasMore)) return 0;
+    t.loading = true;
+    try {
+      const before = older && t.items.length ? t.items[0].seq : undefined;
+      const page = await client.history(chatId, { before, limit: 50 });
+      if (!older) t.loaded = true;
+      t.hasMore = page.has_more;
+      return this.addMessages(chatId, page.items, false);
+    } finally {
+      t.loading = false;
+      this.changed(`messages:${chatId}`);
+    }
+  }
+
+  async loadReceipts(chatId: string): Promise<void> {
+    const { items } = await client.api.receipts(chatId);
+    this.receipts.set(chatId, new Map(items.map((r) => [r.user_id, r.last_read_seq])));
+    this.changed(`receipts:${chatId}`);
+  }
+
+  /** Inserts messages in seq order, skipping ones already there; returns how many were new. */
+  addMessages(chatId: string, messages: Message[], notify = true): number {
+    const chat = this.chats.get(chatId);
+    let added = 0;
+    const t = this.timeline(chatId);
+    for (const m of messages) {
+      if (t.ids.has(m.id)) continue;
+      if (chat && m.seq > chat.last_seq) {
+        chat.last_seq = m.seq;
+        chat.last_message = m;
+        if (m.sender_id !== this.me && !m.deleted && m.seq > (chat.last_read_seq ?? 0)) chat.unread_count = (chat.unread_count ?? 0) + 1;
+      }
+      // Only a loaded timeline takes new messages; an unopened chat loads its history when opened.
+      if (!t.loaded && notify) continue;
+      t.ids.add(m.id);
+      t.items.push(m);
+      added++;
+      if (m.client_id) this.local.delete(m.client_id);
+      this.typing.get(chatId)?.delete(m.sender_id);
+    }
+    if (added) t.items.sort((a, b) => a.seq - b.seq);
+    if (notify) {
+      this.changed(`messages:${chatId}`);
+      this.changed('chats');
+    }
+    return added;
+  }
+
+  /** Moves my read watermark to the newest message of the open chat. */
+  markRead(chatId: string): void {
+    const chat = this.chats.get(chatId);
+    const t = this.timelines.get(chatId);
+    const newest = t?.items.at(-1)?.seq ?? 0;
+    if (!chat || newest <= (chat.last_read_seq ?? 0)) return;
+    chat.last_read_seq = newest;
+    chat.unread_count = 0;
+    this.changed('chats');
+    client.api.markRead(chatId, newest).catch(() => {
+      // Not critical: the next read mark moves it further.
+    });
+  }
+
+  private onLocal(local: LocalMessage): void {
+    if (local.state === 'sent' && local.message) {
+      this.local.delete(local.client_id);
+      this.addMessages(local.chat_id, [local.message]);
+      return;
+    }
+    this.local.set(local.client_id, local);
+    this.changed(`messages:${local.chat_id}`);
+  }
+
+  private apply(event: ChatEvent): void {
+    // Ids are strings in the contract; be lenient with a producer that sends numbers.
+    const e = { ...event, workspace_id: event.workspace_id === null ? null : String(event.workspace_id), chat_id: event.chat_id === null ? null : String(event.chat_id) } as ChatEvent;
+    if (e.workspace_id !== null && e.workspace_id !== this.wid) return;
+    switch (e.type) {
+      case 'message.updated': {
+        const t = this.timelines.get(e.data.chat_id);
+        const i = t?.items.findIndex((m) => m.id === e.data.id) ?? -1;
+        if (t && i >= 0) t.items[i] = e.data;
+        this.changed(`messages:${e.data.chat_id}`);
+        break;
+      }
+      case 'message.deleted': {
+        const t = e.chat_id ? this.timelines.get(e.chat_id) : undefined;
+        const m = t?.items.find((x) => x.id === e.data.id);
+        if (m) Object.assign(m, { deleted: true, content: '' });
+        if (e.chat_id) this.changed(`messages:${e.chat_id}`);
+        break;
+      }
+      case 'receipt.updated': {
+        if (!e.chat_id) break;
+        const map = this.receipts.get(e.chat_id) ?? new Map<string, number>();
+        map.set(e.data.user_id, Math.max(map.get(e.data.user_id) ?? 0, e.data.last_read_seq));
+        this.receipts.set(e.chat_id, map);
+        const chat = this.chats.get(e.chat_id);
+        if (chat && e.data.user_id === this.me && e.data.last_read_seq >= (chat.last_read_seq ?? 0)) {
+          chat.last_read_seq = e.data.last_read_seq;
+          if (e.data.last_read_seq >= chat.last_seq) chat.unread_count = 0;
+          this.changed('chats');
+        }
+        this.changed(`receipts:${e.chat_id}`);
+        break;
+      }
+      case 'typing': {
+        if (!e.chat_id || e.data.user_id === this.me) break;
+        const chatId = e.chat_id;
+        const map = this.typing.get(chatId) ?? new Map<string, number>();
+        // Local clock: the server's expires_at may be skewed against ours.
+        map.set(e.data.user_id, Date.now() + TYPING_SHOWN_MS);
+        this.typing.set(chatId, map);
+        this.changed(`typing:${chatId}`);
+        setTimeout(() => this.changed(`typing:${chatId}`), TYPING_SHOWN_MS + 50);
+        break;
+      }
+      case 'presence.updated':
+        this.presence.set(e.data.user_id, e.data.status);
+        this.changed('presence');
+        break;
+      case 'chat.created':
+      case 'chat.updated':
+      case 'chat.member_joined':
+      case 'chat.member_left':
+        void this.loadChats();
+        if (e.type === 'chat.member_joined' && !this.members.has(e.data.user_id)) this.learn();
+        break;
+    }
+  }
+
+  /** The connection could not resume: reload what is on screen. */
+  private async refetch(): Promise<void> {
+    await this.loadChats();
+    if (this.current) {
+      await this.loadHistory(this.current);
+      await this.loadReceipts(this.current);
+    }
+  }
+}
