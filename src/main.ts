@@ -74,11 +74,11 @@ async function main(): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => {
+      // Not unref()d: it also keeps the event loop alive while awaiting handle-less promises.
+      setTimeout(() => {
         log.error('shutdown timed out; exiting');
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS);
-      // Not unref()d: it also keeps the event loop alive while awaiting handle-less promises.
       try {
         await running.stop();
         log.debug('roles stopped');

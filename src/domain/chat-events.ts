@@ -1,7 +1,6 @@
 // Publishing chat events after the transaction that caused them has committed (STYLE.md habit 4).
 import type { Deps } from '../deps.js';
 import { publishEvents, type ChatEvent } from '../infra/events.js';
-import { metrics } from '../observability/metrics.js';
 
 /**
  * Call only after COMMIT. The state change already happened, so a failed XADD must not turn it
@@ -11,7 +10,6 @@ export async function publishAfterCommit(deps: Pick<Deps, 'redis' | 'stream' | '
   if (events.length === 0) return;
   try {
     await publishEvents(deps.redis, deps.stream, events);
-    for (const event of events) metrics.eventsPublished.inc({ type: event.type });
   } catch (err) {
     deps.log.error({ err, types: events.map((e) => e.type) }, 'could not publish events after commit');
   }

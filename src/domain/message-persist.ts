@@ -271,10 +271,7 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
       } else status = 'republished';
       return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq) } };
     });
-    if (event) {
-      await publishEvents(deps.redis, deps.stream, [event]);
-      metrics.eventsPublished.inc({ type: event.type });
-    }
+    if (event) await publishEvents(deps.redis, deps.stream, [event]);
     return status;
   });
   if (status !== 'stale') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);

@@ -2,6 +2,7 @@
 // age, trimmed by the fanout). The stream entry id is the event id clients resume from, so
 // ids are increasing and replay is an XRANGE. See ARCHITECTURE.md, "The event path".
 import type { Redis } from 'ioredis';
+import { metrics } from '../observability/metrics.js';
 
 export type EventType =
   | 'message.created'
@@ -41,10 +42,12 @@ export async function publishEvents(redis: Redis, stream: EventStream, events: C
     pipeline.xadd(stream.key, 'MAXLEN', '~', stream.maxLen, '*', 'e', JSON.stringify(event));
   }
   const results = await pipeline.exec();
-  return (results ?? []).map(([err, id]) => {
+  const ids = (results ?? []).map(([err, id]) => {
     if (err) throw err;
     return id as string;
   });
+  for (const event of events) metrics.eventsPublished.inc({ type: event.type });
+  return ids;
 }
 
 export function parseStreamEntry(id: string, fields: string[]): EventEnvelope | null {
