@@ -3,21 +3,20 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Deps } from '../deps.js';
 import { verifyAccessToken } from '../domain/tokens.js';
+import { NotFoundError } from '../domain/errors.js';
 import type { Check } from '../observability/health.js';
-import { docsPage, docsScript } from './docs-page.js';
-import { security } from './security.js';
+import { version } from '../version.js';
 import { adminQueues } from './admin.js';
+import { docsPage, docsScript } from './docs-page.js';
 import { requestContext } from './middleware.js';
 import { buildOpenApi } from './openapi.js';
-import { bearerToken, mountRoutes, type MountOptions, type RouteSpec } from './route.js';
+import { bearerToken, mountRoutes, type MountOptions } from './route.js';
 import { apiRoutes } from './routes/index.js';
-import { webApp } from './web.js';
 import { opsRoutes } from './routes/ops.js';
-import { NotFoundError } from '../domain/errors.js';
-import { version } from '../version.js';
+import { security } from './security.js';
+import { webApp } from './web.js';
 
 export const API_PREFIX = '/api/v1';
-
 
 export interface AppOptions {
   checks: Check[];
@@ -27,8 +26,8 @@ export interface AppOptions {
 
 export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const app = new Koa({ proxy: true });
-  const mount = {
-    authenticate: async (ctx: Parameters<MountOptions["authenticate"]>[0]) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
+  const mount: MountOptions = {
+    authenticate: async (ctx) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
     limits: deps.limits,
     readBreaker: deps.readBreaker,
@@ -52,7 +51,7 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
     ctx.body = docsScript;
   });
   const v1 = new Router({ prefix: API_PREFIX });
-  mountRoutes(v1, api as RouteSpec[], mount);
+  mountRoutes(v1, api, mount);
 
   app.use(requestContext(deps.log));
   for (const middleware of security(deps)) app.use(middleware);
