@@ -15,6 +15,13 @@ export interface PresenceTracker {
   stop(): Promise<void>;
 }
 
+/**
+ * How long a user's lease outlives their last connection here. A reconnect (a reload, or a move
+ * to another fanout process) within it neither flaps the user offline and online nor races the
+ * other process's lease.
+ */
+export const RELEASE_GRACE_MS = 2000;
+
 export function trackPresence(deps: Deps, connectedUsers: () => Iterable<string>): PresenceTracker {
   const processId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // One chain per user, so a quick connect/disconnect reaches Redis in the order it happened.
@@ -30,7 +37,7 @@ export function trackPresence(deps: Deps, connectedUsers: () => Iterable<string>
   };
 
   const tick = async () => {
-    await renewLeases(deps, processId, connectedUsers());
+    await renewLeases(deps, processId, [...connectedUsers(), ...releasing.keys()]);
     await sweepExpired(deps);
   };
   const timer = setInterval(() => {
@@ -38,15 +45,34 @@ export function trackPresence(deps: Deps, connectedUsers: () => Iterable<string>
   }, leaseMs(deps) / 3);
   timer.unref();
 
+  const releasing = new Map<string, NodeJS.Timeout>();
+  const release = (userId: string) => {
+    releasing.delete(userId);
+    enqueue(userId, () => userDisconnected(deps, processId, userId));
+  };
+
   return {
     opened(userId, count) {
-      if (count === 1) enqueue(userId, () => userConnected(deps, processId, userId));
+      if (count !== 1) return;
+      const pending = releasing.get(userId);
+      if (pending) {
+        // Back within the grace period: the lease was never released, nothing to announce.
+        clearTimeout(pending);
+        releasing.delete(userId);
+        return;
+      }
+      enqueue(userId, () => userConnected(deps, processId, userId));
     },
     closed(userId, count) {
-      if (count === 0) enqueue(userId, () => userDisconnected(deps, processId, userId));
+      if (count !== 0 || releasing.has(userId)) return;
+      releasing.set(userId, setTimeout(() => release(userId), RELEASE_GRACE_MS));
     },
     async stop() {
       clearInterval(timer);
+      for (const [userId, pending] of releasing) {
+        clearTimeout(pending);
+        release(userId);
+      }
       await Promise.all(chains.values());
     },
   };

@@ -77,8 +77,8 @@ describe('several fanout processes', () => {
     const { code } = await wsTab.closed;
     expect(code).toBe(1006);
     sseTab.close();
-    const wsResumed = await openWs(fanoutB.url, bob.token, { lastEventId: wsTab.inbox.ids().at(-1) });
-    const sseResumed = await openSse(fanoutA.url, alice.token, { lastEventId: sseTab.inbox.ids().at(-1) });
+    const wsResumed = await openWs(fanoutB.url, bob.token, { lastEventId: wsTab.inbox.lastEventId() });
+    const sseResumed = await openSse(fanoutA.url, alice.token, { lastEventId: sseTab.inbox.lastEventId() });
     await new Promise((r) => setTimeout(r, 200));
     producing = false;
     await producer;

@@ -37,6 +37,11 @@ export class Inbox {
     return this.events().map((f) => f.id!);
   }
 
+  /** What a client resumes from: the id of the last event it received, of any type. */
+  lastEventId(): string | undefined {
+    return this.frames.filter((f) => f.id !== undefined).at(-1)?.id;
+  }
+
   /** Waits until `check(frames)` holds. */
   async until(check: (frames: Frame[]) => boolean, timeoutMs = 5000, what = 'frames'): Promise<Frame[]> {
     if (check(this.frames)) return this.frames;
