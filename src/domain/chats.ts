@@ -8,6 +8,7 @@ import { memberEvents, publishAfterCommit } from './chat-events.js';
 import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 import { UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
+import { toMessage, type Message } from './messages.js';
 
 export interface Chat {
   id: string;
@@ -22,19 +23,8 @@ export interface Chat {
   archived_at: string | null;
 }
 
-export interface LastMessage {
-  id: string;
-  chat_id: string;
-  workspace_id: string;
-  seq: number;
-  sender_id: string;
-  content: string;
-  client_id: string;
-  reply_to: string | null;
-  created_at: string;
-  edited_at: string | null;
-  deleted: boolean;
-}
+/** A chat's newest message (the API's `message` object), or null for an empty chat. */
+export type LastMessage = Message;
 
 export interface MyChat extends Chat {
   unread_count: number;
@@ -154,19 +144,19 @@ export async function createChat(deps: ChatDeps, userId: string, workspaceId: st
 
 const toLastMessage = (row: Record<string, any>): LastMessage | null =>
   row.lm_id
-    ? {
+    ? toMessage({
         id: row.lm_id,
-        chat_id: String(row.id),
-        workspace_id: String(row.workspace_id),
-        seq: Number(row.lm_seq),
-        sender_id: String(row.lm_sender_id),
-        content: row.lm_deleted_at ? '' : row.lm_content,
+        chat_id: row.id,
+        workspace_id: row.workspace_id,
+        seq: row.lm_seq,
+        sender_id: row.lm_sender_id,
+        content: row.lm_content,
         client_id: row.lm_client_id,
         reply_to: row.lm_reply_to ?? null,
-        created_at: iso(row.lm_created_at)!,
-        edited_at: iso(row.lm_edited_at),
-        deleted: Boolean(row.lm_deleted_at),
-      }
+        created_at: row.lm_created_at,
+        edited_at: row.lm_edited_at,
+        deleted_at: row.lm_deleted_at,
+      })
     : null;
 
 /**
