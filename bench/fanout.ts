@@ -1,62 +1,38 @@
-// Fanout benchmark (standalone): `npx tsx bench/fanout.ts`.
-//  1. Idle capacity: IDLE WebSocket connections to one real `fechatter fanout` process, and its
-//     RSS per connection (from /proc, before and after).
-//  2. Latency: a fixed offered load of message.created events (RATE per second for SECONDS)
-//     XADDed to the stream; each of SUBSCRIBERS chat members' sockets records XADD -> receipt.
-//     The same messages go, in the same run, through a bare `ws` broadcast server (XREAD ->
-//     send to every socket, no auth, membership or resume) as the floor to compare with.
-// Uses DATABASE_URL / REDIS_URL when set, otherwise private embedded servers under .data/bench.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+// Fanout (not a test; `npm run bench -- --only fanout,connections`), against a real
+// `fechatter fanout` process and, in the same run, a bare `ws` broadcast process (XREAD -> send
+// to every socket; no auth, membership, resume or buffers) as the floor:
+//   connections: N idle WebSocket connections, connect time and RSS per connection;
+//   fanout:      a fixed offered load of message.created events XADDed to the stream; every
+//                subscriber socket records XADD -> receipt.
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { createDb } from '../src/infra/db.js';
-import { startEmbeddedPostgres, startEmbeddedRedis, type EmbeddedService } from '../src/infra/embedded.js';
 import { publishEvents } from '../src/infra/events.js';
-import { migrateLatest } from '../src/infra/migrate.js';
-import { signAccessToken } from '../src/domain/tokens.js';
-import { packageRoot } from '../src/version.js';
+import { benchDeps, benchEnv, round, rssKb, seedWorkspace, sleep, spawnProcess, spawnRole, summarize, type BenchOptions, type BenchRow } from './lib.js';
 
-const IDLE = Number(process.env.IDLE ?? 5000);
-const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 50);
-const RATE = Number(process.env.RATE ?? 100);
-const SECONDS = Number(process.env.SECONDS ?? 5);
-const USERS = 50;
-const SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
-const PREFIX = `bench${Date.now().toString(36)}`;
+// A bare broadcast server: the floor. Runs as its own process, like the fanout.
+const BARE = `
+const { WebSocketServer } = require('ws'); const { Redis } = require('ioredis');
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => console.log('bare listening on ws://127.0.0.1:' + wss.address().port));
+const redis = new Redis(process.env.REDIS_URL); let last = '$';
+(async () => { const r = await redis.xrevrange(process.env.KEY, '+', '-', 'COUNT', 1); last = r[0] ? r[0][0] : '0-0';
+  for (;;) { const res = await redis.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', process.env.KEY, last); if (!res) continue;
+    for (const [id, f] of res[0][1]) { last = id; const e = JSON.parse(f[1]); const text = JSON.stringify({ id, ...e }); for (const c of wss.clients) c.send(text); } } })();
+process.on('SIGTERM', () => process.exit(0));
+`;
 
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-
-function spawnProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { cwd: packageRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`did not start:\n${out}`)), 30_000);
-    const onData = (c: Buffer) => {
-      out += c.toString();
-      const match = ready.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
-  });
-}
-
-async function connectMany(url: string, n: number, onMessage?: (data: Buffer) => void): Promise<WebSocket[]> {
+/** Opens `n` sockets, 200 at a time; each gets `onMessage`. */
+export async function connectMany(url: (i: number) => string, n: number, onMessage?: (data: Buffer) => void): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
-  const BATCH = 200;
-  for (let i = 0; i < n; i += BATCH) {
+  for (let i = 0; i < n; i += 200) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(BATCH, n - i) }, (_, j) =>
+      Array.from({ length: Math.min(200, n - i) }, (_, j) =>
         new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(typeof url === 'string' ? url.replace('{i}', String(i + j)) : url);
-          ws.once('open', () => resolve(ws));
+          const ws = new WebSocket(url(i + j));
+          const timer = setTimeout(() => reject(new Error('websocket connect timed out')), 15_000);
+          ws.once('open', () => {
+            clearTimeout(timer);
+            resolve(ws);
+          });
           ws.once('error', reject);
           if (onMessage) ws.on('message', onMessage);
         }),
@@ -67,141 +43,87 @@ async function connectMany(url: string, n: number, onMessage?: (data: Buffer) =>
   return sockets;
 }
 
-// A bare broadcast server: the floor. Runs as its own process, like the fanout.
-const BARE = `
-const { WebSocketServer } = require('ws'); const { Redis } = require('ioredis');
-const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => console.log('bare listening on ' + wss.address().port));
-const redis = new Redis(process.env.REDIS_URL); let last = '$';
-(async () => { const r = await redis.xrevrange(process.env.KEY, '+', '-', 'COUNT', 1); last = r[0] ? r[0][0] : '0-0';
-  for (;;) { const res = await redis.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', process.env.KEY, last); if (!res) continue;
-    for (const [id, f] of res[0][1]) { last = id; const e = JSON.parse(f[1]); const text = JSON.stringify({ id, ...e }); for (const c of wss.clients) c.send(text); } } })();
-`;
-
-async function main() {
-  const embedded: EmbeddedService[] = [];
-  let databaseUrl = process.env.DATABASE_URL;
-  let redisUrl = process.env.REDIS_URL;
-  if (!redisUrl) {
-    const r = await startEmbeddedRedis({ dataDir: path.join(packageRoot, '.data/bench/redis'), persistent: false });
-    embedded.push(r);
-    redisUrl = r.url;
-  }
-  if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(packageRoot, '.data/bench/postgres'), database: 'fechatter_bench', ephemeral: true });
-    embedded.push(pg);
-    databaseUrl = pg.url;
-  }
-  const db = createDb(databaseUrl, 4);
-  await migrateLatest(db);
-  const tokens = { secret: SECRET, issuer: 'fechatter', audience: 'fechatter-api', expiresInSeconds: 3600 };
-
-  // USERS users in one workspace and one chat; every connection belongs to one of them.
-  const users = await db('users')
-    .insert(Array.from({ length: USERS }, (_, i) => ({ email: `${PREFIX}-${i}@bench.test`, display_name: `u${i}`, password_hash: 'x' })))
-    .returning('id');
-  const userIds = users.map((u: { id: string }) => String(u.id));
-  const [{ id: wsId }] = await db('workspaces').insert({ name: PREFIX, slug: PREFIX, created_by: userIds[0] }).returning('id');
-  await db('workspace_members').insert(userIds.map((u) => ({ workspace_id: wsId, user_id: u, role: 'member' })));
-  const [{ id: chatId }] = await db('chats').insert({ workspace_id: wsId, type: 'private', name: 'bench', created_by: userIds[0] }).returning('id');
-  await db('chat_members').insert(userIds.map((u) => ({ chat_id: chatId, user_id: u, workspace_id: wsId })));
-  const tokenOf = userIds.map((u) => signAccessToken(tokens, u));
-
-  const env = {
-    NODE_ENV: 'production',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_PREFIX: PREFIX,
-    JWT_SECRET: SECRET,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    CONNECTION_LIMIT: '10000',
-    DB_POOL_MAX: '10',
-  };
-  const fanout = await spawnProcess(['--import', 'tsx', 'src/main.ts', 'fanout'], env, /listening on (http:\/\/[\d.]+:\d+)/);
-  const fanoutUrl = fanout.match[1].replace('http', 'ws');
-  const bare = await spawnProcess(['-e', BARE], { REDIS_URL: redisUrl, KEY: `${PREFIX}:events` }, /bare listening on (\d+)/);
-  const bareUrl = `ws://127.0.0.1:${bare.match[1]}`;
-  await new Promise((r) => setTimeout(r, 500));
-
-  // 1. Idle connections and memory.
-  const rssBefore = rssKb(fanout.child.pid!);
-  const started = Date.now();
-  const idle = await connectMany(`${fanoutUrl}/api/v1/ws?access_token=`, 0);
-  for (let i = 0; i < IDLE; i += 500) {
-    const n = Math.min(500, IDLE - i);
-    const batch = await Promise.all(
-      Array.from({ length: n }, (_, j) => connectMany(`${fanoutUrl}/api/v1/ws?access_token=${tokenOf[(i + j) % USERS]}`, 1)),
-    );
-    idle.push(...batch.flat());
-  }
-  const connectSeconds = (Date.now() - started) / 1000;
-  await new Promise((r) => setTimeout(r, 1000));
-  const rssAfter = rssKb(fanout.child.pid!);
-  for (const ws of idle) ws.terminate();
-  await new Promise((r) => setTimeout(r, 1000));
-
-  // 2. Latency at a fixed offered load, fanout vs bare ws, same messages, same run.
-  const lat = { fanout: [] as number[], bare: [] as number[] };
-  const record = (into: number[]) => (data: Buffer) => {
-    const e = JSON.parse(data.toString());
-    if (e.type === 'message.created') into.push(Date.now() - e.data.accepted_at);
-  };
-  const subs = await Promise.all(
-    Array.from({ length: SUBSCRIBERS }, (_, i) => connectMany(`${fanoutUrl}/api/v1/ws?access_token=${tokenOf[i % USERS]}`, 1, record(lat.fanout))),
-  );
-  const bareSubs = await connectMany(bareUrl, SUBSCRIBERS, record(lat.bare));
-  await new Promise((r) => setTimeout(r, 1000));
-  const redis = new Redis(redisUrl);
-  const stream = { key: `${PREFIX}:events`, maxLen: 100_000 };
-  const total = RATE * SECONDS;
-  const t0 = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const now = Date.now();
-    await publishEvents(redis, stream, [
-      {
-        type: 'message.created',
-        workspace_id: String(wsId),
-        chat_id: String(chatId),
-        data: { id: `m${i}`, chat_id: String(chatId), seq: i + 1, sender_id: userIds[0], content: `bench message ${i} `.padEnd(120, 'x'), client_id: `b${i}`, accepted_at: now },
-      },
+export async function run(options: BenchOptions & { only?: string[] }): Promise<BenchRow[]> {
+  const idleCount = options.quick ? 1000 : 5000;
+  const subscribers = options.quick ? 20 : 50;
+  const rate = options.quick ? 200 : 500;
+  const seconds = options.quick ? 2 : 5;
+  const prefix = `bfan${Date.now().toString(36)}`;
+  const env = benchEnv(options.services, { REDIS_PREFIX: prefix, CONNECTION_LIMIT: '10000', DB_POOL_MAX: '10' });
+  const { deps, close } = await benchDeps(env);
+  const rows: BenchRow[] = [];
+  const redis = new Redis(options.services.redisUrl);
+  try {
+    const { workspace, chats, users } = await seedWorkspace(deps.db, deps.tokens, { users: 50, chats: 1, tag: 'fanout' });
+    const [fanout, bare] = await Promise.all([
+      spawnRole('fanout', env),
+      spawnProcess(['-e', BARE], { REDIS_URL: options.services.redisUrl, KEY: `${prefix}:events` }, /bare listening on (ws:\/\/[\d.]+:\d+)/),
     ]);
+    try {
+      const fanoutWs = (i: number) => `${fanout.url.replace('http', 'ws')}/api/v1/ws?access_token=${users[i % users.length].token}`;
+      await sleep(300);
+      if (!options.only || options.only.includes('connections')) {
+        options.log(`connections: ${idleCount} idle sockets to the fanout, then to bare ws`);
+        const idle = async (proc: typeof fanout, url: (i: number) => string) => {
+          const before = rssKb(proc.child.pid!);
+          const t0 = performance.now();
+          const sockets = await connectMany(url, idleCount);
+          const connectSeconds = (performance.now() - t0) / 1000;
+          await sleep(500);
+          const after = rssKb(proc.child.pid!);
+          for (const ws of sockets) ws.terminate();
+          await sleep(500);
+          return { connections: sockets.length, connect_per_s: Math.round(sockets.length / connectSeconds), rss_before_mb: round(before / 1024, 1), rss_after_mb: round(after / 1024, 1), rss_per_connection_kb: round((after - before) / sockets.length) };
+        };
+        const f = await idle(fanout, fanoutWs);
+        const b = await idle(bare, () => bare.url);
+        rows.push({ bench: 'connections', case: `${idleCount} idle WebSocket connections`, result: f, baseline: { case: 'bare ws server', result: b } });
+      }
+      if (!options.only || options.only.includes('fanout')) {
+        options.log(`fanout: ${rate} events/s for ${seconds} s to ${subscribers} sockets each`);
+        const lat = { fanout: [] as number[], bare: [] as number[] };
+        const record = (into: number[]) => (data: Buffer) => {
+          const e = JSON.parse(data.toString());
+          if (e.type === 'message.created') into.push(Date.now() - e.data.accepted_at);
+        };
+        const subs = await connectMany(fanoutWs, subscribers, record(lat.fanout));
+        const bareSubs = await connectMany(() => bare.url, subscribers, record(lat.bare));
+        await sleep(500);
+        const stream = { key: `${prefix}:events`, maxLen: 100_000 };
+        const total = rate * seconds;
+        const t0 = performance.now();
+        for (let i = 0; i < total; i++) {
+          const wait = t0 + (i * 1000) / rate - performance.now();
+          if (wait > 1) await sleep(wait);
+          await publishEvents(redis, stream, [
+            {
+              type: 'message.created',
+              workspace_id: workspace,
+              chat_id: chats[0],
+              data: { id: `m${i}`, chat_id: chats[0], seq: i + 1, sender_id: users[0].id, content: `bench message ${i} `.padEnd(120, 'x'), client_id: `b${i}`, accepted_at: Date.now() },
+            },
+          ]);
+        }
+        const expected = total * subscribers;
+        const deadline = Date.now() + 15_000;
+        while ((lat.fanout.length < expected || lat.bare.length < expected) && Date.now() < deadline) await sleep(50);
+        for (const ws of [...subs, ...bareSubs]) ws.terminate();
+        const f = summarize(lat.fanout, expected - lat.fanout.length, seconds);
+        const b = summarize(lat.bare, expected - lat.bare.length, seconds);
+        const shape = (r: typeof f) => ({ deliveries: r.requests, missing: r.errors, deliveries_per_s: Math.round(r.requests / seconds), p50_ms: r.p50_ms, p99_ms: r.p99_ms });
+        rows.push({
+          bench: 'fanout',
+          case: `XADD -> socket, ${rate} events/s x ${subscribers} sockets`,
+          result: shape(f),
+          baseline: { case: 'bare ws broadcast (XREAD -> send)', result: shape(b) },
+        });
+      }
+    } finally {
+      await Promise.all([fanout.stop(), bare.stop()]);
+    }
+    return rows;
+  } finally {
+    redis.disconnect();
+    await close();
   }
-  const expected = total * SUBSCRIBERS;
-  const deadline = Date.now() + 30_000;
-  while ((lat.fanout.length < expected || lat.bare.length < expected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-
-  const summary = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return { received: s.length, p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.at(-1) };
-  };
-  const report = {
-    idle: {
-      connections: idle.length,
-      connect_seconds: connectSeconds,
-      rss_before_mb: +(rssBefore / 1024).toFixed(1),
-      rss_after_mb: +(rssAfter / 1024).toFixed(1),
-      rss_per_connection_kb: +((rssAfter - rssBefore) / idle.length).toFixed(2),
-    },
-    load: { rate_per_s: RATE, seconds: SECONDS, subscribers: SUBSCRIBERS, deliveries_expected: expected },
-    fanout: summary(lat.fanout),
-    bare_ws: summary(lat.bare),
-  };
-  console.log(JSON.stringify(report, null, 2));
-
-  for (const ws of [...subs.flat(), ...bareSubs]) ws.terminate();
-  fanout.child.kill('SIGTERM');
-  bare.child.kill('SIGKILL');
-  redis.disconnect();
-  await db.destroy();
-  for (const s of embedded.reverse()) await s.stop();
-  process.exit(0);
 }
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});

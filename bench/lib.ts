@@ -1,15 +1,20 @@
 // Shared pieces of the benchmarks: private services in a temp folder, a closed-loop load
 // generator with latency percentiles, and the result rows every benchmark reports.
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Knex } from 'knex';
+import Koa from 'koa';
 import { loadConfig, type Config } from '../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../src/deps.js';
 import { createDb } from '../src/infra/db.js';
 import { startEmbeddedPostgres, startEmbeddedRedis, type EmbeddedService } from '../src/infra/embedded.js';
 import { migrateLatest } from '../src/infra/migrate.js';
 import { createLogger } from '../src/observability/logger.js';
+import { signAccessToken, type TokenConfig } from '../src/domain/tokens.js';
+import { packageRoot } from '../src/version.js';
 
 export interface BenchServices {
   databaseUrl: string;
@@ -71,6 +76,8 @@ export interface LoadResult {
   mean_ms: number;
   p50_ms: number;
   p99_ms: number;
+  /** CPU time of this whole process (load generator + in-process server) per request, in µs. */
+  cpu_us_per_req?: number;
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -102,6 +109,7 @@ export async function load(options: { concurrency: number; seconds: number; rate
   let errors = 0;
   let issued = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const deadline = started + options.seconds * 1000;
   const one = async () => {
     const i = issued++;
@@ -130,7 +138,13 @@ export async function load(options: { concurrency: number; seconds: number; rate
       }),
     );
   }
-  return summarize(latencies, errors, (performance.now() - started) / 1000);
+  const used = process.cpuUsage(cpu);
+  return { ...summarize(latencies, errors, (performance.now() - started) / 1000), cpu_us_per_req: Math.round((used.user + used.system) / Math.max(1, latencies.length)) };
+}
+
+/** Commands Redis has processed so far (INFO stats), to count Redis commands per request. */
+export async function redisCommands(redis: { info(section: string): Promise<string> }): Promise<number> {
+  return Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))![1]);
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
@@ -159,6 +173,9 @@ export interface BenchRow {
   case: string;
   result: Partial<LoadResult> & Record<string, number | string>;
   baseline?: { case: string; result: Partial<LoadResult> & Record<string, number | string> };
+  /** The issue's target for this figure, and whether this run met it. */
+  target?: { text: string; met: boolean };
+  note?: string;
 }
 
 export function printRows(rows: BenchRow[]): void {
@@ -167,4 +184,155 @@ export function printRows(rows: BenchRow[]): void {
     console.log(`${row.bench} / ${row.case}: ${fmt(row.result)}`);
     if (row.baseline) console.log(`  baseline ${row.baseline.case}: ${fmt(row.baseline.result)}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces shared by the benchmark modules run by bench/run.ts.
+
+
+/** What every benchmark module's `run()` receives from the driver. */
+export interface BenchOptions {
+  quick: boolean;
+  services: BenchServices;
+  /** Progress lines (the driver prints them to stderr). */
+  log(line: string): void;
+  /** Extra flags of the driver (`--search-messages`, `--topology`, `--profile`). */
+  args: Record<string, string | boolean>;
+}
+
+export type BenchModule = { run(options: BenchOptions): Promise<BenchRow[]> };
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
+export const benchTokens = (env: Record<string, string>): TokenConfig => ({ secret: env.JWT_SECRET ?? BENCH_SECRET, issuer: 'fechatter', audience: 'fechatter-api', expiresInSeconds: 3600 });
+
+export interface Seeded {
+  workspace: string;
+  chats: string[];
+  users: Array<{ id: string; token: string }>;
+}
+
+/** One workspace with `users` members and `chats` private chats everyone belongs to. */
+export async function seedWorkspace(db: Knex, tokens: TokenConfig, options: { users: number; chats: number; tag: string }): Promise<Seeded> {
+  const tag = `${options.tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const rows = await db('users')
+    .insert(Array.from({ length: options.users }, (_, i) => ({ email: `${tag}-${i}@bench.test`, display_name: `Bench ${i}`, password_hash: 'bench' })))
+    .returning('id');
+  const ids = rows.map((u: { id: string }) => String(u.id));
+  const [ws] = await db('workspaces').insert({ name: tag, slug: tag, created_by: ids[0] }).returning('id');
+  await db('workspace_members').insert(ids.map((id, i) => ({ workspace_id: ws.id, user_id: id, role: i === 0 ? 'owner' : 'member' })));
+  const chats: string[] = [];
+  for (let c = 0; c < options.chats; c++) {
+    const [chat] = await db('chats').insert({ workspace_id: ws.id, type: 'private', name: `${tag}-${c}`, created_by: ids[0] }).returning('id');
+    chats.push(String(chat.id));
+    await db('chat_members').insert(ids.map((id) => ({ chat_id: chat.id, user_id: id, workspace_id: ws.id })));
+  }
+  return { workspace: String(ws.id), chats, users: ids.map((id) => ({ id, token: signAccessToken(tokens, id) })) };
+}
+
+/** A bare Koa server running `handler` (the floor an HTTP path is compared with), in this process. */
+export async function bareKoa(handler: Koa.Middleware): Promise<{ url: string; close(): Promise<void> }> {
+  const app = new Koa();
+  app.use(handler);
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const children = new Set<ChildProcess>();
+/** Kills every child a benchmark spawned and did not stop (the driver calls it on exit). */
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A child process, ready once its output matches `ready` (group 1 = its URL). Killed after
+ * 30 s without becoming ready; `stop()` sends SIGTERM and SIGKILL after 10 s.
+ */
+export function spawnProcess(args: string[], env: Record<string, string>, ready: RegExp, nodeFlags: string[] = []): Promise<Spawned> {
+  const child = spawn(process.execPath, [...nodeFlags, ...args], { cwd: packageRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not start within 30 s:\n${out.slice(-2000)}`));
+    }, 30_000);
+    const onData = (c: Buffer) => {
+      if (out.length < 200_000) out += c.toString();
+      const match = done ? null : ready.exec(out);
+      if (match) {
+        done = true;
+        clearTimeout(timer);
+        resolve({
+          child,
+          url: match[1],
+          output: () => out,
+          async stop() {
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            child.kill('SIGTERM');
+            const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            await exited;
+            clearTimeout(t);
+          },
+        });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!done) reject(new Error(`${args.join(' ')} exited ${code}:\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+/**
+ * A Fechatter role as its own process (`node --import tsx src/main.ts <role>`). With
+ * `cpuProfDir` it runs under `--cpu-prof`; after stop() the main thread's profile is
+ * `<cpuProfDir>/<role>-<time>.cpuprofile` (the tsx loader thread's is dropped).
+ */
+export async function spawnRole(role: 'api' | 'worker' | 'fanout', env: Record<string, string>, options: { cpuProfDir?: string } = {}): Promise<Spawned> {
+  const flags = ['--import', 'tsx'];
+  const name = `${role}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}-${Math.random().toString(36).slice(2, 6)}`;
+  const dir = options.cpuProfDir ? path.join(options.cpuProfDir, name) : undefined;
+  if (dir) flags.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  const spawned = await spawnProcess(['src/main.ts', role], { ...env, LOG_LEVEL: 'info' }, /listening on (http:\/\/[\d.]+:\d+)/, flags);
+  if (!dir) return spawned;
+  return {
+    ...spawned,
+    async stop() {
+      await spawned.stop();
+      const main = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\./.test(f));
+      if (main) renameSync(path.join(dir, main), path.join(options.cpuProfDir!, `${name}.cpuprofile`));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Closes the keep-alive sockets of httpRequest() (between phases, so servers can close). */
+export function resetAgent(): void {
+  agent.destroy();
 }

@@ -8,6 +8,7 @@ import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
+import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Role, type Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
@@ -182,4 +183,16 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** The id of the newest event on the test's stream ('0-0' when empty): a mark to read after. */
+export async function streamMark(env: TestEnv): Promise<string> {
+  const [last] = await env.deps.redis.xrevrange(env.deps.stream.key, '+', '-', 'COUNT', 1);
+  return last?.[0] ?? '0-0';
+}
+
+/** Every event published after `mark`, in order. */
+export async function streamEventsAfter(env: TestEnv, mark: string): Promise<EventEnvelope[]> {
+  const entries = await env.deps.redis.xrange(env.deps.stream.key, `(${mark}`, '+');
+  return entries.map(([id, fields]) => parseStreamEntry(id, fields)).filter((e): e is EventEnvelope => e !== null);
 }

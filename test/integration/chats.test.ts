@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareEventIds, parseStreamEntry } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
-import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
+import { client, createTestEnv, startInProcess, streamEventsAfter, streamMark, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
@@ -25,14 +24,8 @@ afterAll(async () => {
   await env?.close();
 });
 
-async function lastEventId(): Promise<string> {
-  const [last] = await env.deps.redis.xrevrange(env.deps.stream.key, '+', '-', 'COUNT', 1);
-  return last?.[0] ?? '0-0';
-}
-async function eventsAfter(id: string) {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries.map(([eid, fields]) => parseStreamEntry(eid, fields)!).filter((e) => compareEventIds(e.id, id) > 0);
-}
+const lastEventId = () => streamMark(env);
+const eventsAfter = (mark: string) => streamEventsAfter(env, mark);
 const create = (as: FixtureUser, body: unknown) => request('POST', `/api/v1/workspaces/${wid}/chats`, { token: as.token, body });
 let seqs = new Map<string, number>();
 async function message(chatId: string, sender: FixtureUser, content: string, deleted = false) {

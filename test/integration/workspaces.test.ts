@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareEventIds, parseStreamEntry } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
-import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
+import { client, createTestEnv, startInProcess, streamEventsAfter, streamMark, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
@@ -19,14 +18,8 @@ afterAll(async () => {
 });
 
 const user = (name: string) => fixtureUser(env.deps, name);
-async function lastEventId(): Promise<string> {
-  const [last] = await env.deps.redis.xrevrange(env.deps.stream.key, '+', '-', 'COUNT', 1);
-  return last?.[0] ?? '0-0';
-}
-async function eventsAfter(id: string) {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries.map(([eid, fields]) => parseStreamEntry(eid, fields)!).filter((e) => compareEventIds(e.id, id) > 0);
-}
+const lastEventId = () => streamMark(env);
+const eventsAfter = (mark: string) => streamEventsAfter(env, mark);
 
 describe('workspaces', () => {
   it('creates a workspace with the creator as owner and a slug from the name', async () => {
