@@ -103,20 +103,31 @@ export async function accessChat(deps: AccessDeps, userId: string, chatId: strin
   return { chat, role, is_member: isMember };
 }
 
+/**
+ * Drops cache entries after a committed change, and once more a moment later: a read that
+ * loaded the old row just before the commit may write it back after the first delete
+ * (the classic read-through race); the second delete bounds that to REFILL_RACE_MS.
+ */
+const REFILL_RACE_MS = 500;
+async function dropCached(deps: AccessDeps, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await deps.redis.del(...keys).catch(() => {});
+  setTimeout(() => void deps.redis.del(...keys).catch(() => {}), REFILL_RACE_MS).unref();
+}
+
 /** Call after any change to a user's workspace membership or role. */
 export async function invalidateWorkspaceMember(deps: AccessDeps, workspaceId: string, userId: string): Promise<void> {
-  await deps.redis.del(deps.keys.cache(`wm:${workspaceId}:${userId}`)).catch(() => {});
+  await dropCached(deps, [deps.keys.cache(`wm:${workspaceId}:${userId}`)]);
 }
 
 /** Call after a chat is updated or archived. */
 export async function invalidateChat(deps: AccessDeps, chatId: string): Promise<void> {
-  await deps.redis.del(deps.keys.cache(`chat:${chatId}`)).catch(() => {});
+  await dropCached(deps, [deps.keys.cache(`chat:${chatId}`)]);
 }
 
 /** Call after users join or leave a chat. */
 export async function invalidateChatMembers(deps: AccessDeps, chatId: string, userIds: string[]): Promise<void> {
-  if (userIds.length === 0) return;
-  await deps.redis.del(...userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`))).catch(() => {});
+  await dropCached(deps, userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`)));
 }
 
 /** Chat creator or workspace admin+ may rename and archive a chat and remove its members. */
