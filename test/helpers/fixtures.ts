@@ -2,6 +2,7 @@
 // parts that should not depend on the signup/workspace API. Tokens are real access tokens.
 import type { Deps } from '../../src/deps.js';
 import type { ChatType, Role } from '../../src/domain/access.js';
+import { v7 as uuidv7 } from 'uuid';
 import { signAccessToken } from '../../src/domain/tokens.js';
 
 export interface FixtureUser {
@@ -38,4 +39,30 @@ export async function fixtureChat(deps: Deps, workspaceId: string, creator: Fixt
   const all = [creator, ...members.filter((m) => m.id !== creator.id)];
   await deps.db('chat_members').insert(all.map((m) => ({ chat_id: id, user_id: m.id, workspace_id: workspaceId })));
   return id;
+}
+
+/** Stores a message as the persist worker would: the next seq of the chat, bumped in one transaction. */
+export async function fixtureMessage(
+  deps: Deps,
+  chatId: string,
+  sender: FixtureUser,
+  content: string,
+  options: { createdAt?: Date; deleted?: boolean } = {},
+): Promise<{ id: string; seq: number }> {
+  const id = uuidv7();
+  return deps.db.transaction(async (trx) => {
+    const [chat] = await trx('chats').where({ id: chatId }).increment('last_seq', 1).returning(['last_seq', 'workspace_id']);
+    await trx('messages').insert({
+      id,
+      chat_id: chatId,
+      workspace_id: chat.workspace_id,
+      seq: chat.last_seq,
+      sender_id: sender.id,
+      client_id: `c-${id}`,
+      content,
+      created_at: options.createdAt ?? new Date(),
+      deleted_at: options.deleted ? new Date() : null,
+    });
+    return { id, seq: Number(chat.last_seq) };
+  });
 }

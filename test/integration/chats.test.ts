@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, startInProcess, streamEventsAfter, streamMark, type TestEnv } from '../helpers/env.js';
-import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
+import { fixtureChat, fixtureMessage, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
 let api: Running;
@@ -27,13 +26,7 @@ afterAll(async () => {
 const lastEventId = () => streamMark(env);
 const eventsAfter = (mark: string) => streamEventsAfter(env, mark);
 const create = (as: FixtureUser, body: unknown) => request('POST', `/api/v1/workspaces/${wid}/chats`, { token: as.token, body });
-let seqs = new Map<string, number>();
-async function message(chatId: string, sender: FixtureUser, content: string, deleted = false) {
-  const seq = (seqs.get(chatId) ?? 0) + 1;
-  seqs.set(chatId, seq);
-  await env.deps.db('messages').insert({ id: randomUUID(), chat_id: chatId, workspace_id: wid, seq, sender_id: sender.id, client_id: `c${seq}`, content, deleted_at: deleted ? new Date() : null });
-  await env.deps.db('chats').where({ id: chatId }).update({ last_seq: seq });
-}
+const message = (chatId: string, sender: FixtureUser, content: string, deleted = false) => fixtureMessage(env.deps, chatId, sender, content, { deleted });
 
 describe('creating chats', () => {
   it('creates a private chat and announces it with its member ids', async () => {
@@ -121,7 +114,7 @@ describe('listing chats', () => {
     expect(byId[busy]).toMatchObject({ unread_count: 2, last_read_seq: 1, last_seq: 5, member_count: 2 });
     expect(byId[busy].last_message).toEqual({
       id: expect.any(String), chat_id: busy, workspace_id: wid, seq: 5, sender_id: ann.id, content: 'four',
-      client_id: 'c5', reply_to: null, created_at: expect.any(String), edited_at: null, deleted: false,
+      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, created_at: expect.any(String), edited_at: null, deleted: false,
     });
     expect(byId[quiet]).toMatchObject({ unread_count: 0, last_read_seq: 0, last_message: null });
     expect(res.body.items[0].id).toBe(busy); // most recently active first

@@ -1,9 +1,8 @@
-import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
-import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
+import { fixtureChat, fixtureMessage, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
 let app: Running;
@@ -11,18 +10,10 @@ let request: ReturnType<typeof client>;
 let ann: FixtureUser, bob: FixtureUser, cat: FixtureUser, stranger: FixtureUser;
 let wid: string, general: string, random: string;
 
-/** Stores messages as the persist worker would (seq gapless, last_seq bumped). */
 async function storeMessages(chatId: string, sender: FixtureUser, count: number): Promise<Array<{ id: string; seq: number }>> {
-  const db = env.deps.db;
-  return db.transaction(async (trx) => {
-    const [{ last_seq }] = await trx('chats').where({ id: chatId }).increment('last_seq', count).returning('last_seq');
-    const first = Number(last_seq) - count + 1;
-    const rows = Array.from({ length: count }, (_, i) => ({
-      id: uuidv7(), chat_id: chatId, workspace_id: wid, seq: first + i, sender_id: sender.id, client_id: uuidv7(), content: `message ${first + i}`,
-    }));
-    await trx('messages').insert(rows);
-    return rows.map((r) => ({ id: r.id, seq: r.seq }));
-  });
+  const stored = [];
+  for (let i = 0; i < count; i++) stored.push(await fixtureMessage(env.deps, chatId, sender, `message ${i}`));
+  return stored;
 }
 
 async function streamEvents(type: string): Promise<EventEnvelope[]> {

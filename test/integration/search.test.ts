@@ -13,25 +13,10 @@ import { splitQuery } from '../../src/domain/search/query.js';
 import type { Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
-import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
+import { fixtureChat, fixtureMessage, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
-async function insertMessage(deps: Deps, chatId: string, sender: FixtureUser, content: string, createdAt = new Date()): Promise<string> {
-  const id = uuidv7();
-  await deps.db.transaction(async (trx) => {
-    const [chat] = await trx('chats').where({ id: chatId }).increment('last_seq', 1).returning(['last_seq', 'workspace_id']);
-    await trx('messages').insert({
-      id,
-      chat_id: chatId,
-      workspace_id: chat.workspace_id,
-      seq: chat.last_seq,
-      sender_id: sender.id,
-      client_id: `c-${id}`,
-      content,
-      created_at: createdAt,
-    });
-  });
-  return id;
-}
+const insertMessage = async (deps: Deps, chatId: string, sender: FixtureUser, content: string, createdAt = new Date()) =>
+  (await fixtureMessage(deps, chatId, sender, content, { createdAt })).id;
 
 /** What a highlight says once its marks are removed and its entities decoded. */
 function unescape(html: string): string {
