@@ -43,13 +43,15 @@ export function createLimits(redis: Redis, prefix: string, config: Config): Limi
     throw new RateLimitedError(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
   };
 
-  // The per-IP limit runs on every request, so a process takes its points from Redis in leases of
-  // `ipLease` (used locally for up to a second) instead of one Redis round trip per request. The
-  // count stays shared by every process; a client may be refused up to `ipLease` requests per
-  // process early. Limits below 400/min stay exact (lease 1). Auth and write limits are not leased.
-  const ipLease = Math.min(20, Math.max(1, Math.floor(spec.ip.points / 200)));
+  // Large limits (the per-IP one runs on every request) take their points from Redis in leases
+  // of up to 20, used locally for at most a second, instead of one Redis round trip per request.
+  // The count stays shared by every process; a client may be refused up to one lease per process
+  // early. Limits under 400 per window stay exact (a lease of 1), and so does the login lock.
+  const leaseSize = Object.fromEntries(
+    Object.entries(spec).map(([name, s]) => [name, name === 'login_failures' ? 1 : Math.min(20, Math.max(1, Math.floor(s.points / 200)))]),
+  ) as Record<LimitName, number>;
   const leases = new Map<string, { left: number; until: number }>();
-  const consumeOne = async (name: LimitName, key: string, points = 1) => {
+  const take = async (name: LimitName, key: string, points: number) => {
     try {
       return await limiters[name].consume(key, points);
     } catch (err) {
@@ -60,19 +62,21 @@ export function createLimits(redis: Redis, prefix: string, config: Config): Limi
 
   return {
     async consume(name, key) {
-      if (name !== 'ip' || ipLease === 1) {
-        await consumeOne(name, key);
+      const size = leaseSize[name];
+      if (size === 1) {
+        await take(name, key, 1);
         return;
       }
       const now = Date.now();
-      const lease = leases.get(key);
+      const leaseKey = `${name}:${key}`;
+      const lease = leases.get(leaseKey);
       if (lease && lease.left > 0 && now < lease.until) {
         lease.left--;
         return;
       }
-      const res = await consumeOne(name, key, ipLease);
+      const res = await take(name, key, size);
       if (leases.size >= 10_000) leases.clear();
-      leases.set(key, { left: ipLease - 1, until: now + Math.min(1000, res.msBeforeNext) });
+      leases.set(leaseKey, { left: size - 1, until: now + Math.min(1000, res.msBeforeNext) });
     },
     async check(name, key) {
       const res = await limiters[name].get(key);
