@@ -122,8 +122,10 @@ async function main(): Promise<void> {
   }
 
   const now = new Date();
-  const date = now.toISOString().slice(0, 16).replace(':', '');
-  const file = `${date}${quick ? '-quick' : ''}${args.topology ? '-topology' : ''}`;
+  // Seconds in the name, and what was run, so runs in the same minute do not overwrite each other.
+  const date = now.toISOString().slice(0, 19).replace(/:/g, '');
+  const onlySuffix = typeof args.only === 'string' ? `-${args.only.replace(/[^a-z0-9]+/gi, '_')}` : '';
+  const file = `${date}${quick ? '-quick' : ''}${args.topology ? '-topology' : ''}${onlySuffix}`;
   const dir = path.join(packageRoot, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
