@@ -56,6 +56,7 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
       };
     }
   }
+  Object.assign(paths, realtimePaths());
   return {
     openapi: '3.1.0',
     info: {
@@ -63,7 +64,57 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
       version,
       description: 'Team chat: workspaces, chats, messages (asynchronous writes answered 202), receipts, search. Real-time events over WebSocket (/api/v1/ws) and SSE (/api/v1/events).',
     },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: { Event: jsonSchema(eventSchema, 'output') },
+    },
     paths,
+  };
+}
+
+const eventSchema = z
+  .object({
+    id: z.string().describe('Stream position; hand it back as last_event_id / Last-Event-ID to resume'),
+    type: z.enum(['message.created', 'message.updated', 'message.deleted', 'receipt.updated', 'typing', 'chat.created', 'chat.updated', 'chat.member_joined', 'chat.member_left', 'presence.updated', 'resync_required']),
+    workspace_id: z.string().nullable(),
+    chat_id: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .describe('Every real-time event, on both transports');
+
+/** The real-time endpoints (served by the fanout role), documented alongside the REST routes. */
+function realtimePaths() {
+  const resume = [
+    { name: 'access_token', in: 'query', required: false, schema: { type: 'string' }, description: 'For clients that cannot set the Authorization header' },
+    { name: 'last_event_id', in: 'query', required: false, schema: { type: 'string' }, description: 'Resume after this event id' },
+  ];
+  const errors = {
+    401: { description: 'Missing, expired or forged token (the handshake is refused)' },
+    429: { description: 'Too many connections for this user (CONNECTION_LIMIT)' },
+  };
+  return {
+    '/api/v1/events': {
+      get: {
+        summary: 'Server-Sent Events: every event of my chats and workspaces; honours Last-Event-ID',
+        tags: ['real-time'],
+        operationId: 'getApiV1Events',
+        security: [{ bearer: [] }],
+        parameters: [...resume, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: {
+          200: { description: 'An event stream: `id:` = event id, `event:` = type, `data:` = the event as JSON; `: ping` comments as heartbeats', content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/Event' } } } },
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/ws': {
+      get: {
+        summary: 'WebSocket: the same events as JSON frames; client frames {"type":"typing","chat_id"} and {"type":"ping"}',
+        tags: ['real-time'],
+        operationId: 'getApiV1Ws',
+        security: [{ bearer: [] }],
+        parameters: resume,
+        responses: { 101: { description: 'Switching protocols; frames are Event objects (#/components/schemas/Event)' }, ...errors },
+      },
+    },
   };
 }

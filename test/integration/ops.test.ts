@@ -55,6 +55,8 @@ describe('operations endpoints', () => {
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toBe('3.1.0');
     expect(doc.body.paths['/health/ready'].get).toBeDefined();
+    expect(doc.body.paths['/api/v1/events'].get.responses['200'].content['text/event-stream']).toBeDefined();
+    expect(doc.body.paths['/api/v1/ws'].get.responses['101']).toBeDefined();
     const page = await request('GET', '/api/docs');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
