@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document, generated from the same route specs and zod schemas that validate
 // requests (see route.ts). Served at /api/v1/openapi.json, rendered at /api/docs.
 import { z } from 'zod';
+import { EVENT_TYPES, RESYNC_REQUIRED } from '../infra/events.js';
 import type { RouteSpec } from './route.js';
 
 const errorSchema = z.object({
@@ -75,7 +76,7 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
 const eventSchema = z
   .object({
     id: z.string().describe('Stream position; hand it back as last_event_id / Last-Event-ID to resume'),
-    type: z.enum(['message.created', 'message.updated', 'message.deleted', 'receipt.updated', 'typing', 'chat.created', 'chat.updated', 'chat.member_joined', 'chat.member_left', 'presence.updated', 'resync_required']),
+    type: z.enum([...EVENT_TYPES, RESYNC_REQUIRED]),
     workspace_id: z.string().nullable(),
     chat_id: z.string().nullable(),
     data: z.record(z.string(), z.unknown()),

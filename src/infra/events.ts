@@ -4,17 +4,22 @@
 import type { Redis } from 'ioredis';
 import { metrics } from '../observability/metrics.js';
 
-export type EventType =
-  | 'message.created'
-  | 'message.updated'
-  | 'message.deleted'
-  | 'receipt.updated'
-  | 'typing'
-  | 'chat.created'
-  | 'chat.updated'
-  | 'chat.member_joined'
-  | 'chat.member_left'
-  | 'presence.updated';
+export const EVENT_TYPES = [
+  'message.created',
+  'message.updated',
+  'message.deleted',
+  'receipt.updated',
+  'typing',
+  'chat.created',
+  'chat.updated',
+  'chat.member_joined',
+  'chat.member_left',
+  'presence.updated',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Not a stream entry: what the fanout sends first when a resume id is past the window. */
+export const RESYNC_REQUIRED = 'resync_required';
 
 /** An event as built by the domain function that changed the state. */
 export interface ChatEvent {

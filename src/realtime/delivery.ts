@@ -1,10 +1,10 @@
 // One event on its way out: the envelope plus its wire forms, serialised at most once per
 // process however many connections receive it (the hot path of a busy chat).
-import type { EventEnvelope } from '../infra/events.js';
+import { RESYNC_REQUIRED, type EventEnvelope } from '../infra/events.js';
 
 /** What both transports send: a stream event, or the synthetic `resync_required`. */
 export type Envelope = Omit<EventEnvelope, 'type' | 'workspace_id'> & {
-  type: EventEnvelope['type'] | 'resync_required';
+  type: EventEnvelope['type'] | typeof RESYNC_REQUIRED;
   workspace_id: string | null;
 };
 
@@ -34,5 +34,5 @@ export function sseOf(d: Delivery): string {
 }
 
 export function resyncRequired(id: string): Delivery {
-  return delivery({ id, type: 'resync_required', workspace_id: null, chat_id: null, data: {} });
+  return delivery({ id, type: RESYNC_REQUIRED, workspace_id: null, chat_id: null, data: {} });
 }

@@ -2,7 +2,7 @@
 // both collecting what they receive into an Inbox that tests wait on.
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
-import type { ChatEvent } from '../../src/infra/events.js';
+import { EVENT_TYPES, RESYNC_REQUIRED, type ChatEvent } from '../../src/infra/events.js';
 
 export interface Frame {
   id?: string;
@@ -112,19 +112,8 @@ export function openWs(
   });
 }
 
-export const EVENT_TYPES = [
-  'message.created',
-  'message.updated',
-  'message.deleted',
-  'receipt.updated',
-  'typing',
-  'chat.created',
-  'chat.updated',
-  'chat.member_joined',
-  'chat.member_left',
-  'presence.updated',
-  'resync_required',
-];
+/** Every event type an SSE client listens for. */
+const SSE_EVENT_TYPES = [...EVENT_TYPES, RESYNC_REQUIRED];
 
 export interface SseClient {
   es: EventSource;
@@ -152,7 +141,7 @@ export function openSse(baseUrl: string, token: string, options: { lastEventId?:
   });
   const inbox = new Inbox();
   const errors: unknown[] = [];
-  for (const type of EVENT_TYPES) {
+  for (const type of SSE_EVENT_TYPES) {
     es.addEventListener(type, (event) => inbox.push({ ...JSON.parse(event.data), sseId: event.lastEventId }));
   }
   es.addEventListener('error', (event) => {
