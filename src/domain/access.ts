@@ -46,37 +46,70 @@ export function roleAtLeast(role: Role, min: Role): boolean {
   return rank[role] >= rank[min];
 }
 
-/** Read-through cache; Redis errors fall back to the loader (the cache is an optimisation). */
-async function cached<T>(deps: AccessDeps, key: string, load: () => Promise<T>): Promise<T> {
-  const ttl = deps.config.CACHE_TTL_SECONDS;
-  if (ttl > 0) {
-    const hit = await deps.redis.get(key).catch(() => null);
-    if (hit !== null) return JSON.parse(hit) as T;
-  }
-  const value = await load();
-  if (ttl > 0) await deps.redis.set(key, JSON.stringify(value ?? null), 'EX', ttl).catch(() => {});
-  return value;
+/** One cached look-up: its Redis key and how to load it on a miss. */
+interface Cached<T> {
+  key: string;
+  load: () => Promise<T>;
 }
 
-export function workspaceRole(deps: AccessDeps, userId: string, workspaceId: string): Promise<Role | null> {
-  return cached(deps, deps.keys.cache(`wm:${workspaceId}:${userId}`), async () => {
+/**
+ * Read-through cache for several look-ups in one round trip (MGET), filling misses from the
+ * loaders. Redis errors fall back to the loaders (the cache is an optimisation).
+ */
+async function cached<T extends unknown[]>(deps: AccessDeps, ...entries: { [K in keyof T]: Cached<T[K]> }): Promise<T> {
+  const ttl = deps.config.CACHE_TTL_SECONDS;
+  const hits: Array<string | null> = ttl > 0 ? await deps.redis.mget(entries.map((e) => e.key)).catch(() => entries.map(() => null)) : entries.map(() => null);
+  const values = await Promise.all(entries.map(async (entry, i) => {
+    const hit = hits[i];
+    if (hit !== null && hit !== undefined) return JSON.parse(hit) as unknown;
+    const value = await entry.load();
+    if (ttl > 0) await deps.redis.set(entry.key, JSON.stringify(value ?? null), 'EX', ttl).catch(() => {});
+    return value;
+  }));
+  return values as T;
+}
+
+const roleEntry = (deps: AccessDeps, userId: string, workspaceId: string): Cached<Role | null> => ({
+  key: deps.keys.cache(`wm:${workspaceId}:${userId}`),
+  load: async () => {
     const row = await deps.db('workspace_members').where({ workspace_id: workspaceId, user_id: userId }).first('role');
     return (row?.role as Role | undefined) ?? null;
-  });
-}
+  },
+});
 
-function chatRecord(deps: AccessDeps, chatId: string): Promise<ChatRecord | null> {
-  return cached(deps, deps.keys.cache(`chat:${chatId}`), async () => {
+const chatEntry = (deps: AccessDeps, chatId: string): Cached<ChatRecord | null> => ({
+  key: deps.keys.cache(`chat:${chatId}`),
+  load: async () => {
     const row = await deps.db('chats').where({ id: chatId }).first('id', 'workspace_id', 'type', 'name', 'created_by', 'archived_at');
     return row ? { ...row, archived_at: row.archived_at ? new Date(row.archived_at).toISOString() : null } : null;
-  });
+  },
+});
+
+const memberEntry = (deps: AccessDeps, userId: string, chatId: string): Cached<boolean> => ({
+  key: deps.keys.cache(`cm:${chatId}:${userId}`),
+  load: async () => Boolean(await deps.db('chat_members').where({ chat_id: chatId, user_id: userId }).first('user_id')),
+});
+
+async function workspaceRole(deps: AccessDeps, userId: string, workspaceId: string): Promise<Role | null> {
+  const [role] = await cached<[Role | null]>(deps, roleEntry(deps, userId, workspaceId));
+  return role;
 }
 
-export function isChatMember(deps: AccessDeps, userId: string, chatId: string): Promise<boolean> {
-  return cached(deps, deps.keys.cache(`cm:${chatId}:${userId}`), async () => {
-    const row = await deps.db('chat_members').where({ chat_id: chatId, user_id: userId }).first('user_id');
-    return Boolean(row);
-  });
+/**
+ * chat id -> workspace id, remembered in process: a chat never changes workspace, and knowing it
+ * up front lets accessChat read the chat, the role and the membership in one round trip.
+ */
+const CHAT_WORKSPACE_MAX = 100_000;
+const chatWorkspace = new Map<string, string>();
+
+async function chatWithMembership(deps: AccessDeps, userId: string, chatId: string): Promise<[ChatRecord | null, Role | null, boolean]> {
+  const workspaceId = chatWorkspace.get(chatId);
+  if (workspaceId !== undefined) return cached(deps, chatEntry(deps, chatId), roleEntry(deps, userId, workspaceId), memberEntry(deps, userId, chatId));
+  const [chat, isMember] = await cached<[ChatRecord | null, boolean]>(deps, chatEntry(deps, chatId), memberEntry(deps, userId, chatId));
+  if (!chat) return [null, null, false];
+  if (chatWorkspace.size >= CHAT_WORKSPACE_MAX) chatWorkspace.clear();
+  chatWorkspace.set(chatId, chat.workspace_id);
+  return [chat, await workspaceRole(deps, userId, chat.workspace_id), isMember];
 }
 
 /** The caller's membership of a workspace, with an optional minimum role (403 below it). */
@@ -94,10 +127,8 @@ export async function accessWorkspace(deps: AccessDeps, userId: string, workspac
  * Anything else is NotFoundError, never 403.
  */
 export async function accessChat(deps: AccessDeps, userId: string, chatId: string, mode: 'read' | 'member' = 'read'): Promise<ChatAccess> {
-  const chat = await chatRecord(deps, chatId);
-  if (!chat) throw new NotFoundError('chat');
-  const [role, isMember] = await Promise.all([workspaceRole(deps, userId, chat.workspace_id), isChatMember(deps, userId, chatId)]);
-  if (!role) throw new NotFoundError('chat');
+  const [chat, role, isMember] = await chatWithMembership(deps, userId, chatId);
+  if (!chat || !role) throw new NotFoundError('chat');
   const readable = isMember || (mode === 'read' && chat.type === 'public' && role !== 'guest');
   if (!readable) throw new NotFoundError('chat');
   return { chat, role, is_member: isMember };

@@ -5,6 +5,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
+import type { Redis } from '../infra/redis.js';
+import type { Result } from 'ioredis';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 
@@ -115,6 +117,44 @@ async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string):
   if (!row) throw new ValidationError('Invalid request body.', [{ field: 'reply_to', code: 'not_found', message: 'must be a message of this chat' }]);
 }
 
+// Claims `(chat, client_id)` for a new message id and writes that id's pending record, in one
+// atomic round trip. A retry gets the first claim's value back instead (and writes nothing).
+// Time stands still inside a script, so the claim cannot expire between the SET and the GET.
+const CLAIM_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4], 'NX')
+  return false
+end
+return redis.call('GET', KEYS[1])`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    claimMessageId(idemKey: string, pendingKey: string, claim: string, pending: string, claimTtl: number, pendingTtl: number): Result<string | null, Context>;
+  }
+}
+const withClaimScript = new WeakSet<Redis>();
+
+/**
+ * The message id for `(chat, client_id)`: a new UUIDv7, or the id a retry of the same send got.
+ * The claim's value carries the sender, so another member reusing the client_id cannot adopt
+ * someone else's message.
+ */
+async function claimMessageId(deps: MessageDeps, chatId: string, clientId: string, userId: string, pending: PendingMessage): Promise<string> {
+  if (!withClaimScript.has(deps.redis)) {
+    deps.redis.defineCommand('claimMessageId', { numberOfKeys: 2, lua: CLAIM_LUA });
+    withClaimScript.add(deps.redis);
+  }
+  const id = uuidv7();
+  const pendingJson = JSON.stringify(pending);
+  const prior = await deps.redis.claimMessageId(deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id), JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS);
+  if (prior === null) return id;
+  const claim = JSON.parse(prior) as { id: string; sender_id: string };
+  if (claim.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
+  // NX: keep a `deleted` mark set since the first send.
+  await deps.redis.set(deps.keys.pendingMessage(claim.id), pendingJson, 'EX', PENDING_TTL_SECONDS, 'NX');
+  return claim.id;
+}
+
 /**
  * Sends a message: authorizes, resolves the message id for `(chat, client_id)` and queues the
  * persist job. Resolves only once Redis holds the job, so a 202 is never false; any Redis
@@ -126,20 +166,8 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
   const replyTo = input.reply_to ?? null;
   if (replyTo) await checkReplyTo(deps, chatId, replyTo);
 
-  // SET NX claims the client_id; a retry reads back the id claimed first. The value carries the
-  // sender so another member reusing the same client_id cannot adopt someone else's message.
-  const idemKey = deps.keys.idempotency(chatId, input.client_id);
-  let id = uuidv7();
-  const claimed = await deps.redis.set(idemKey, JSON.stringify({ id, sender_id: userId }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
-  if (claimed === null) {
-    const existing = await deps.redis.get(idemKey);
-    if (existing === null) return acceptMessage(deps, userId, chatId, input); // expired in between
-    const prior = JSON.parse(existing) as { id: string; sender_id: string };
-    if (prior.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
-    id = prior.id;
-  }
-
   const pending: PendingMessage = { chat_id: chatId, workspace_id: chat.workspace_id, sender_id: userId };
+  const id = await claimMessageId(deps, chatId, input.client_id, userId, pending);
   const job: CreateMessageJob = {
     kind: 'create',
     id,
@@ -152,14 +180,9 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
     accepted_at: Date.now(),
   };
   // jobId = message id: BullMQ ignores a second add while the first job exists, and a later
-  // duplicate finds the row already stored (the worker then only re-publishes if needed).
-  // Both must succeed before the 202 (in parallel: one round trip). If either fails the client
-  // gets a 503 and its retry lands on the same id, re-doing both idempotently.
-  await Promise.all([
-    // NX: on a retry, keep a `deleted` mark set meanwhile.
-    deps.redis.set(deps.keys.pendingMessage(id), JSON.stringify(pending), 'EX', PENDING_TTL_SECONDS, 'NX'),
-    deps.queues.persist.add('create', job, { jobId: id }),
-  ]);
+  // duplicate finds the row already stored (the worker then only re-publishes if needed). If the
+  // add fails the client gets a 503 and its retry lands on the same id, re-doing it idempotently.
+  await deps.queues.persist.add('create', job, { jobId: id });
   return { id, client_id: input.client_id, chat_id: chatId, status: 'accepted' };
 }
 
