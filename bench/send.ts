@@ -1,13 +1,16 @@
 // The message write path (not a test; run by bench/run.ts, `npm run bench -- --only send`):
 //   send:    202 throughput and latency of POST /chats/:cid/messages at fixed concurrency, next to
-//            a bare Koa endpoint that parses the same JSON (the floor of HTTP + JSON here);
+//            a bare Koa endpoint that parses the same JSON (the floor of HTTP + JSON here), and
+//            next to bare Koa that also adds the job to BullMQ (the floor of any queued 202);
 //   persist: accepted -> stored throughput of the persist worker draining those jobs, next to a
 //            plain loop of single-row INSERTs into the messages table.
 // The API and the worker run in this process, like the bare endpoint, so both sides of each
 // comparison share the CPU with the load generator the same way.
+import { Queue } from 'bullmq';
 import getRawBody from 'raw-body';
 import { v7 as uuidv7 } from 'uuid';
 import { acceptMessage } from '../src/domain/messages.js';
+import { defaultJobOptions } from '../src/infra/queues.js';
 import { metrics } from '../src/observability/metrics.js';
 import { startRole } from '../src/roles.js';
 import { startWorkers } from '../workers/index.js';
@@ -34,6 +37,23 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
     resetAgent();
     await bare.close();
 
+    // Floor of the design: the same, plus one BullMQ add of a job like the send's (to a scratch
+    // queue), which is what "202: durably accepted" costs before any of Fechatter's own work.
+    const scratch = new Queue('bench-floor', { connection: deps.redis, prefix: deps.keys.bull, defaultJobOptions });
+    const queuedKoa = await bareKoa(async (ctx) => {
+      const parsed = JSON.parse(await getRawBody(ctx.req, { encoding: 'utf8', limit: 65536 })) as { content: string; client_id: string };
+      const id = uuidv7();
+      await scratch.add('create', { id, ...parsed, accepted_at: Date.now() }, { jobId: id });
+      ctx.status = 202;
+      ctx.body = { id, client_id: parsed.client_id, status: 'accepted' };
+    });
+    options.log(`send: bare Koa + BullMQ add, ${seconds} s at concurrency ${concurrency}`);
+    const queuedFloor = await load({ concurrency, seconds, fire: (i) => httpRequest(`${queuedKoa.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `floor-${i}` })) });
+    resetAgent();
+    await queuedKoa.close();
+    await scratch.obliterate({ force: true });
+    await scratch.close();
+
     // The real endpoint: auth, limits, membership, idempotency, queue add. No worker yet: the
     // jobs pile up in Redis and the persist phase drains them.
     const api = await startRole('api', deps);
@@ -57,6 +77,13 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
         result: { ...send, concurrency, redis_cmds_per_req: redisPerReq },
         baseline: { case: 'bare Koa + JSON parse', result: { ...floor, concurrency } },
         target: { text: '>= 60% of bare Koa', met: ratio >= 0.6 },
+        note: `${Math.round((send.rps / queuedFloor.rps) * 100)}% of bare Koa + BullMQ add`,
+      },
+      {
+        bench: 'send',
+        case: 'bare Koa + JSON parse + BullMQ add (the floor of a queued 202)',
+        result: { ...queuedFloor, concurrency },
+        baseline: { case: 'bare Koa + JSON parse', result: { ...floor, concurrency } },
       },
     ];
 
