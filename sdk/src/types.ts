@@ -130,7 +130,9 @@ export interface SearchQuery {
 
 export interface SearchResult {
   hits: Array<{ message: Message; highlight: string }>;
+  /** A lower bound when `total_exact` is false (the engine stopped counting). */
   total: number;
+  total_exact: boolean;
   facets: { chat_id: Record<string, number>; sender_id: Record<string, number> };
   took_ms: number;
   engine: 'postgres' | 'meilisearch';

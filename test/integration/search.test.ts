@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../../src/deps.js';
 import { freePort } from '../../src/infra/embedded.js';
 import { escapeHtml, fromTaggedContent, markWords, MEILI_POST, MEILI_PRE, parseTsquery } from '../../src/domain/search/highlight.js';
-import { breakerState, enqueueSearchIndex, searchCheck } from '../../src/domain/search/index.js';
+import { breakerState, enqueueSearchIndex, MATCH_WINDOW, searchCheck } from '../../src/domain/search/index.js';
 import { splitQuery } from '../../src/domain/search/query.js';
 import type { Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
@@ -239,7 +239,7 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
     it('counts total and facets over the whole result set, not the page', async () => {
       const first = await search(owner, { q: 'pineapple', limit: 1 });
       expect(first.body.hits).toHaveLength(1);
-      expect(first.body.total).toBe(3);
+      expect(first.body).toMatchObject({ total: 3, total_exact: true });
       expect(first.body.facets.chat_id).toEqual({ [secret]: 2, [guestRoom]: 1 });
       expect(first.body.facets.sender_id).toEqual({ [owner.id]: 1, [mia.id]: 1, [gus.id]: 1 });
       const pages = await Promise.all([0, 1, 2, 3].map((offset) => search(owner, { q: 'pineapple', limit: 1, offset })));
@@ -251,21 +251,31 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
   });
 
   describe('large result sets', () => {
-    it('pages, totals and facets past the ranking window', async () => {
+    it('counts and facets only the newest MATCH_WINDOW matches, and pages past them', async () => {
       const chat = await fixtureChat(env.deps, wid, owner, [mia], 'private', 'bulk');
+      const count = MATCH_WINDOW + 100;
+      // The newest MATCH_WINDOW messages also say "boundary": exactly a window of matches.
       await env.deps.db.raw(
         `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, created_at)
-         select gen_random_uuid(), ?, ?, i, ?, 'bulk-' || i, 'bulkword number ' || i, now() - i * interval '1 minute'
-         from generate_series(1, 2100) as i`,
-        [chat, wid, mia.id],
+         select gen_random_uuid(), ?, ?, i, ?, 'bulk-' || i, 'bulkword number ' || i || case when i <= ? then ' boundary' else '' end,
+                now() - i * interval '1 minute'
+         from generate_series(1, ?) as i`,
+        [chat, wid, mia.id, MATCH_WINDOW, count],
       );
       const first = await search(mia, { q: 'bulkword', limit: 100 });
-      expect(first.body.total).toBe(2100);
-      expect(first.body.facets.chat_id).toEqual({ [chat]: 2100 });
-      expect(first.body.hits[0].message.content).toBe('bulkword number 1'); // equal relevance: newest first
-      const last = await search(mia, { q: 'bulkword', limit: 100, offset: 2050 });
+      expect(first.body).toMatchObject({ total: MATCH_WINDOW, total_exact: false });
+      expect(first.body.facets.chat_id).toEqual({ [chat]: MATCH_WINDOW });
+      expect(first.body.facets.sender_id).toEqual({ [mia.id]: MATCH_WINDOW });
+      expect(first.body.hits[0].message.content).toBe('bulkword number 1 boundary'); // equal relevance: newest first
+
+      const edge = await search(mia, { q: 'bulkword boundary', chat_id: chat, limit: 1 });
+      expect(edge.body).toMatchObject({ total: MATCH_WINDOW, total_exact: true, facets: { chat_id: { [chat]: MATCH_WINDOW } } });
+
+      // A page past the window widens it to offset + limit, which here counts every match.
+      const last = await search(mia, { q: 'bulkword', limit: 100, offset: count - 50 });
+      expect(last.body).toMatchObject({ total: count, total_exact: true });
       expect(last.body.hits).toHaveLength(50);
-      expect(last.body.hits.at(-1).message.content).toBe('bulkword number 2100');
+      expect(last.body.hits.at(-1).message.content).toBe(`bulkword number ${count}`);
       await env.deps.db('messages').where({ chat_id: chat }).update({ deleted_at: new Date() });
     });
   });
@@ -381,6 +391,7 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
       expect(doc.body.paths['/api/v1/workspaces/{wid}/search'].get.parameters.map((p: any) => p.name)).toEqual(
         expect.arrayContaining(['wid', 'q', 'chat_id', 'sender_id', 'from', 'to', 'limit', 'offset']),
       );
+      expect(doc.body.paths['/api/v1/workspaces/{wid}/search'].get.responses['200'].content['application/json'].schema.required).toContain('total_exact');
       expect(doc.body.paths['/api/v1/workspaces/{wid}/search/analytics'].get).toBeDefined();
     });
 

@@ -37,7 +37,7 @@ export function searchBox(store: Store, open: (chatId: string) => void): { form:
         summary.textContent = 'Searching…';
         try {
           const found = await client.api.search(store.wid, { q, limit: 50 });
-          summary.textContent = `${found.total} result${found.total === 1 ? '' : 's'} for “${q}” (${found.engine}, ${found.took_ms} ms)`;
+          summary.textContent = `${found.total}${found.total_exact ? '' : '+'} result${found.total === 1 && found.total_exact ? '' : 's'} for “${q}” (${found.engine}, ${found.took_ms} ms)`;
           for (const hit of found.hits) {
             const chat = store.chats.get(hit.message.chat_id);
             results.appendChild(

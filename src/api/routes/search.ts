@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { searchAnalytics } from '../../domain/search/analytics.js';
-import { searchMessages } from '../../domain/search/index.js';
+import { MATCH_WINDOW, searchMessages } from '../../domain/search/index.js';
 import { id, idParams, route, type RouteSpec } from '../route.js';
 import { messageSchema } from './messages.js';
 
@@ -31,7 +31,10 @@ const searchQuery = z
 const counts = z.record(z.string(), z.number().int());
 const searchResponse = z.object({
   hits: z.array(z.object({ message: messageSchema, highlight: z.string().describe('The whole content, HTML-escaped, matches wrapped in <mark>') })),
-  total: z.number().int(),
+  total: z.number().int().describe('Matches counted; a lower bound when total_exact is false'),
+  total_exact: z
+    .boolean()
+    .describe(`False when not every match was counted: Postgres counts the newest ${MATCH_WINDOW} (or offset + limit, if more) and the facets count the same set; Meilisearch may estimate`),
   facets: z.object({ chat_id: counts, sender_id: counts }),
   took_ms: z.number(),
   engine: z.enum(['postgres', 'meilisearch']),
@@ -56,7 +59,7 @@ export function searchRoutes(deps: Deps): RouteSpec[] {
       summary: 'Search the messages I can read: words, "phrases", -exclusion; the last word matches as a prefix',
       params: workspaceParams,
       query: searchQuery,
-      responses: { 200: { description: 'Ranked hits with facet counts over the whole result set', schema: searchResponse }, 404: { description: 'Not a member of the workspace' } },
+      responses: { 200: { description: 'Ranked hits with the total and facet counts (capped: see total_exact)', schema: searchResponse }, 404: { description: 'Not a member of the workspace' } },
       handler: async ({ user, params, query }) => ({ status: 200, body: await searchMessages(deps, user.id, params.wid, query) }),
     }),
     route({

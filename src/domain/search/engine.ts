@@ -1,7 +1,8 @@
 // The search engine contract shared by the Postgres (default) and Meilisearch implementations.
 // Both answer the same question the same way: which readable, non-deleted messages match, the
-// requested page ranked by relevance and recency, the total and the facet counts over the whole
-// result set, and each hit's content HTML-escaped with the matches wrapped in <mark>.
+// requested page ranked by relevance and recency, the total and the facet counts over the result
+// set (or as much of it as the engine counts, said by `total_exact`), and each hit's content
+// HTML-escaped with the matches wrapped in <mark>.
 // See ARCHITECTURE.md ("Search") for how the engine is chosen and how indexing stays current.
 import type { Role } from '../access.js';
 import type { Message } from '../messages.js';
@@ -45,6 +46,11 @@ export interface Facets {
 export interface SearchResult {
   hits: SearchHit[];
   total: number;
+  /**
+   * False when `total` is not a full count: Postgres counts (and facets) only the newest
+   * matches, so `total` is a lower bound; Meilisearch may answer with an estimate.
+   */
+  total_exact: boolean;
   facets: Facets;
 }
 
@@ -53,4 +59,4 @@ export interface SearchEngine {
   search(scope: SearchScope, params: SearchParams): Promise<SearchResult>;
 }
 
-export const emptyResult = (): SearchResult => ({ hits: [], total: 0, facets: { chat_id: {}, sender_id: {} } });
+export const emptyResult = (): SearchResult => ({ hits: [], total: 0, total_exact: true, facets: { chat_id: {}, sender_id: {} } });

@@ -14,10 +14,12 @@ import { PostgresSearch } from './postgres.js';
 
 export type { SearchParams } from './engine.js';
 export { enqueueSearchIndex, type SearchIndexOp } from './enqueue.js';
+export { MATCH_WINDOW } from './postgres.js';
 
 export interface SearchResponse {
   hits: SearchHit[];
   total: number;
+  total_exact: boolean;
   facets: Facets;
   took_ms: number;
   engine: EngineName;

@@ -126,7 +126,8 @@ export class MeiliSearchEngine implements SearchEngine {
       highlightPreTag: MEILI_PRE,
       highlightPostTag: MEILI_POST,
     });
-    const total = (res as { totalHits?: number }).totalHits ?? (res as { estimatedTotalHits?: number }).estimatedTotalHits ?? res.hits.length;
+    const exact = (res as { totalHits?: number }).totalHits;
+    const total = exact ?? (res as { estimatedTotalHits?: number }).estimatedTotalHits ?? res.hits.length;
 
     // Postgres is the truth for what the page shows: a message deleted since it was indexed is dropped.
     const rows = new Map((await messagesByIds(this.db, res.hits.map((h) => h.id))).map((r) => [r.id, r]));
@@ -137,6 +138,6 @@ export class MeiliSearchEngine implements SearchEngine {
       return [{ message: toMessage(row), highlight: typeof formatted === 'string' ? fromTaggedContent(row.content, formatted) : escapeHtml(row.content) }];
     });
     const facet = (name: string) => res.facetDistribution?.[name] ?? {};
-    return { hits, total, facets: { chat_id: facet('chat_id'), sender_id: facet('sender_id') } };
+    return { hits, total, total_exact: exact !== undefined, facets: { chat_id: facet('chat_id'), sender_id: facet('sender_id') } };
   }
 }

@@ -4,8 +4,8 @@
 import type { Db } from '../../infra/db.js';
 import type { SearchScope } from './engine.js';
 
-/** A subquery selecting the ids of the chats `scope.user_id` may read (embed it, or run it). */
-export function readableChats(db: Db, scope: SearchScope) {
+/** A query selecting the ids of the chats `scope.user_id` may read. */
+function readableChats(db: Db, scope: SearchScope) {
   const member = db('chat_members').select('chat_id').where({ user_id: scope.user_id, workspace_id: scope.workspace_id });
   if (scope.role === 'guest') return member;
   return member.union(db('chats').select('id as chat_id').where({ workspace_id: scope.workspace_id, type: 'public' }));
