@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   for (const name of only ?? []) if (!Object.values(BENCHES).some((b) => b.covers.includes(name))) throw new Error(`--only: unknown benchmark "${name}"`);
   // --topology alone runs the multi-process comparison only.
   const chosen = Object.entries(BENCHES).filter(([name, b]) => (only ? b.covers.some((c) => only.includes(c)) : args.topology ? name === 'e2e' : true));
-  const perBenchSeconds = quick ? 100 : Number(args['search-messages']) >= 500_000 ? 1800 : 600;
+  const perBenchSeconds = quick ? 100 : 900;
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
