@@ -137,6 +137,12 @@ async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: s
   });
 }
 
+/** The stored messages among a batch, by id or by (chat_id, client_id). Exported for a plan test. */
+export const EXISTING_SQL = `select id, chat_id, client_id, seq from messages where id = any($1::uuid[])
+  union
+  select m.id, m.chat_id, m.client_id, m.seq from messages m
+    join unnest($2::bigint[], $3::text[]) as k(chat_id, client_id) on m.chat_id = k.chat_id and m.client_id = k.client_id`;
+
 /**
  * Stores a batch of accepted messages (any mix of chats) in one transaction and announces them.
  * Idempotent: ids already stored are skipped (and re-announced if their event was lost).
@@ -152,11 +158,10 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
     await inTransaction(conn, async () => {
       // Under the locks nobody else writes these chats, so this check is authoritative; the
       // INSERT below has no ON CONFLICT on purpose: a surprise conflict must roll back the
-      // seq bump rather than leave a gap.
+      // seq bump rather than leave a gap. A union, not an OR: each half uses its index (primary
+      // key, unique (chat_id, client_id)), where an OR with a subquery scans the whole table.
       const { rows: existing } = await conn.query<{ id: string; chat_id: string; client_id: string; seq: string }>(
-        `select id, chat_id, client_id, seq from messages
-          where id = any($1::uuid[])
-             or (chat_id, client_id) in (select * from unnest($2::bigint[], $3::text[]))`,
+        EXISTING_SQL,
         [unique.map((j) => j.id), unique.map((j) => j.chat_id), unique.map((j) => j.client_id)],
       );
       const storedIds = new Map(existing.map((r) => [r.id, Number(r.seq)]));
