@@ -2,11 +2,11 @@
 // history. Writes are asynchronous: the API answers 202 once the job is in Redis, and
 // workers/persist.ts assigns `seq`, stores the row and publishes the event
 // (src/domain/message-persist.ts). See ARCHITECTURE.md, "The write path".
+import type { Result } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import type { Redis } from '../infra/redis.js';
-import type { Result } from 'ioredis';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 
