@@ -4,10 +4,12 @@ import * as init from './20261129000001_init.js';
 import * as messagesOutbox from './20261129000040_messages_outbox.js';
 import * as messagesTsvPlainText from './20261129000070_messages_tsv_plain_text.js';
 import * as messagesChatCreatedAt from './20261129000080_messages_chat_created_at.js';
+import * as searchLexemes from './20261129000090_search_lexemes.js';
 
 export const migrations = {
   '20261129000001_init': init,
   '20261129000040_messages_outbox': messagesOutbox,
   '20261129000070_messages_tsv_plain_text': messagesTsvPlainText,
   '20261129000080_messages_chat_created_at': messagesChatCreatedAt,
+  '20261129000090_search_lexemes': searchLexemes,
 } as const;

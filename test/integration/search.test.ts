@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../../src/deps.js';
 import { freePort } from '../../src/infra/embedded.js';
 import { escapeHtml, fromTaggedContent, markWords, MEILI_POST, MEILI_PRE, parseTsquery } from '../../src/domain/search/highlight.js';
-import { breakerState, enqueueSearchIndex, MATCH_WINDOW, searchCheck } from '../../src/domain/search/index.js';
+import { breakerState, enqueueSearchIndex, MATCH_WINDOW, PREFIX_EXPANSIONS, searchCheck } from '../../src/domain/search/index.js';
 import { splitQuery } from '../../src/domain/search/query.js';
 import type { Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
@@ -184,6 +184,17 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
       expect(one.body.total).toBe(2);
     });
 
+    it('matches a prefix of more words than it expands into, and a prefix of no word', async () => {
+      const letters = 'abcdefghijklmnopqrstuvwxyz';
+      const words = Array.from({ length: PREFIX_EXPANSIONS + 1 }, (_, i) => `zzq${letters[Math.floor(i / 26)]}${letters[i % 26]}`);
+      const id = await insertMessage(env.deps, general, owner, words.join(' '));
+      const res = await search(max, { q: 'zzq' });
+      expect(res.body.hits.map((h: any) => h.message.id)).toEqual([id]);
+      expect(marked(res.body.hits[0].highlight)).toEqual(words);
+      expect((await search(max, { q: 'zzqx' })).body.total).toBe(0);
+      await env.deps.db('messages').where({ id }).update({ deleted_at: new Date() });
+    });
+
     it('HTML-escapes the whole content and marks only matches', async () => {
       const res = await search(max, { q: 'alert ship' });
       expect(res.body.total).toBe(1);
@@ -322,9 +333,11 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
     it('finds a message as soon as it is committed, follows edits, and drops deletes', async () => {
       const id = await insertMessage(env.deps, general, mia, 'kumquat harvest report');
       expect((await search(max, { q: 'kumquat' })).body.hits.map((h: any) => h.message.id)).toEqual([id]);
+      expect((await search(max, { q: 'kumq' })).body.hits.map((h: any) => h.message.id)).toEqual([id]);
 
       await env.deps.db('messages').where({ id }).update({ content: 'persimmon harvest report', edited_at: new Date() });
       expect((await search(max, { q: 'kumquat' })).body.total).toBe(0);
+      expect((await search(max, { q: 'persimm' })).body.hits.map((h: any) => h.message.id)).toEqual([id]);
       const edited = await search(max, { q: 'persimmon' });
       expect(edited.body.hits[0].message.edited_at).not.toBeNull();
       expect(edited.body.hits[0].highlight).toBe('<mark>persimmon</mark> harvest report');

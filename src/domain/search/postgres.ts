@@ -29,6 +29,10 @@ const SCORE = `0.8 * ts_rank(m.tsv, ?, 32) + 0.2 / (1 + extract(epoch from (now(
  */
 export const MATCH_WINDOW = 1000;
 
+/** How many whole lexemes a typed prefix may expand into (Elasticsearch's max_expansions is 50). */
+export const PREFIX_EXPANSIONS = 50;
+const NO_LEXEME = Symbol('no lexeme');
+
 /** Words whose lexemes a process keeps for highlighting (a few MB at most). */
 const LEXEME_CACHE_WORDS = 20_000;
 
@@ -49,9 +53,13 @@ export class PostgresSearch implements SearchEngine {
     const chats = await this.searchableChats(scope, params.chat_id);
     if (chats.length === 0) return emptyResult();
     const { websearch, prefix } = splitQuery(params.q);
+    const expansion = prefix === null ? null : await this.expandPrefix(prefix);
+    if (expansion === NO_LEXEME) return emptyResult();
     const tsq = prefix === null
       ? this.db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
-      : this.db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix]);
+      : expansion === null
+        ? this.db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix])
+        : this.db.raw(`(websearch_to_tsquery('english', ?) && ?::tsquery)`, [websearch, expansion]);
     const window = Math.max(MATCH_WINDOW, params.offset + params.limit);
 
     // One more than the window tells whether the count is exact. tsv is carried along so that
@@ -102,6 +110,31 @@ export class PostgresSearch implements SearchEngine {
         highlight: markWords(h.content, words),
       })),
     };
+  }
+
+  /**
+   * The word being typed as whole lexemes: those of search_lexemes (see its migration) it is a
+   * prefix of, as tsquery text OR-ing them, so that GIN intersects exact posting lists instead of
+   * first collecting every row of a prefix match. Null (keep `word:*`) when it could mean more
+   * than PREFIX_EXPANSIONS lexemes or is not one lexeme; NO_LEXEME when no message can match.
+   */
+  private async expandPrefix(prefix: string): Promise<string | null | typeof NO_LEXEME> {
+    // The stem as to_tsquery makes it ('invoice' -> 'invoic'), or null (a stop word, several
+    // lexemes). The range on the C-collated key is the index scan; starts_with is the exact test.
+    const { rows } = await this.db.raw<{ rows: Array<{ stem: string | null; lexemes: string[] }> }>(
+      `with p as (select substring(to_tsquery('english', ? || ':*')::text from '^''([[:alnum:]]+)'':\\*$') as stem)
+       select p.stem, array(
+         select lexeme from search_lexemes
+          where lexeme >= p.stem and lexeme < p.stem || chr(1114111) and starts_with(lexeme, p.stem)
+          order by lexeme limit ?) as lexemes
+       from p`,
+      [prefix, PREFIX_EXPANSIONS + 1],
+    );
+    const { stem, lexemes } = rows[0];
+    if (stem === null || lexemes.length > PREFIX_EXPANSIONS) return null;
+    if (lexemes.length === 0) return NO_LEXEME;
+    // tsquery syntax: each lexeme quoted, with ' doubled and \ escaped.
+    return lexemes.map((l) => `'${l.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(' | ');
   }
 
   /** The readable chats, narrowed to `chatId` when one is asked for (none if it is not readable). */
