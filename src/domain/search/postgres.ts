@@ -1,7 +1,8 @@
 // Postgres full-text search: the default engine, always available. Matching uses the generated
 // `messages.tsv` column (GIN-indexed, so a message is searchable the moment it is committed and
 // edits/deletes apply at once). The caller's readable chats are read first and passed as values,
-// so the planner knows how much of the table they cover; then one statement takes the newest
+// so the planner knows how much of the table they cover, and the word being typed is expanded
+// into the whole lexemes it starts (expandPrefix); then one statement takes the newest
 // matches (at most MATCH_WINDOW of them), ranks them for the page and counts them for the total
 // and both facets. Highlighting asks Postgres for the lexemes of the page's words, which each
 // process caches.
