@@ -96,13 +96,16 @@ async function workspaceRole(deps: AccessDeps, userId: string, workspaceId: stri
 }
 
 /**
- * chat id -> workspace id, remembered in process: a chat never changes workspace, and knowing it
- * up front lets accessChat read the chat, the role and the membership in one round trip.
+ * chat id -> workspace id, remembered in process (per database): a chat never changes workspace,
+ * and knowing it up front lets accessChat read the chat, the role and the membership in one
+ * round trip.
  */
 const CHAT_WORKSPACE_MAX = 100_000;
-const chatWorkspace = new Map<string, string>();
+const chatWorkspaces = new WeakMap<Db, Map<string, string>>();
 
 async function chatWithMembership(deps: AccessDeps, userId: string, chatId: string): Promise<[ChatRecord | null, Role | null, boolean]> {
+  let chatWorkspace = chatWorkspaces.get(deps.db);
+  if (!chatWorkspace) chatWorkspaces.set(deps.db, (chatWorkspace = new Map()));
   const workspaceId = chatWorkspace.get(chatId);
   if (workspaceId !== undefined) return cached(deps, chatEntry(deps, chatId), roleEntry(deps, userId, workspaceId), memberEntry(deps, userId, chatId));
   const [chat, isMember] = await cached<[ChatRecord | null, boolean]>(deps, chatEntry(deps, chatId), memberEntry(deps, userId, chatId));
