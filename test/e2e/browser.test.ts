@@ -186,6 +186,14 @@ describe.skipIf(!hasChromium)(hasChromium ? 'web chat in Chromium' : `web chat i
     await shot(bob, 'unread');
   });
 
+  it('creates a channel from the sidebar and opens it', async () => {
+    await ann.getByRole('button', { name: 'New channel' }).click();
+    await ann.getByLabel('Channel name').fill('design-review');
+    await ann.getByRole('button', { name: 'Create', exact: true }).click();
+    await ann.getByRole('heading', { name: /design-review/ }).waitFor();
+    expect(await ann.locator('.chat-item', { hasText: 'design-review' }).count()).toBe(1);
+  });
+
   it('is usable on a narrow screen', async () => {
     await bob.setViewportSize({ width: 390, height: 760 });
     await bob.getByRole('button', { name: 'Open navigation' }).click();

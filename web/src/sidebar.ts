@@ -67,34 +67,36 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
   };
   const closeButton = () => h('button', { type: 'button', class: 'link', onclick: () => clear(panel) }, 'Cancel');
 
+  // A panel form that creates a chat from its fields and opens it; errors show in the form.
+  const createChatForm = (label: string, body: () => Parameters<typeof client.api.createChat>[1], ...fields: Node[]) => {
+    const error = h('p', { class: 'error', role: 'alert' });
+    return h(
+      'form',
+      {
+        class: 'inline-form',
+        onsubmit: async (event: SubmitEvent) => {
+          event.preventDefault();
+          try {
+            const chat = await client.api.createChat(store.wid, body());
+            clear(panel);
+            await store.loadChats();
+            actions.open(chat.id);
+          } catch (err) {
+            error.textContent = errorText(err);
+          }
+        },
+      },
+      ...fields,
+      h('button', { type: 'submit', class: 'primary' }, label),
+      closeButton(),
+      error,
+    );
+  };
+
   const newChannel = () => {
     const name = h('input', { name: 'channel', required: true, maxLength: 80, placeholder: 'new-channel', 'aria-label': 'Channel name' });
     const type = h('select', { name: 'type', 'aria-label': 'Visibility' }, h('option', { value: 'public' }, 'Public'), h('option', { value: 'private' }, 'Private'));
-    const error = h('p', { class: 'error', role: 'alert' });
-    showPanel(
-      h(
-        'form',
-        {
-          class: 'inline-form',
-          onsubmit: async (event: SubmitEvent) => {
-            event.preventDefault();
-            try {
-              const chat = await client.api.createChat(store.wid, { type: type.value as 'public' | 'private', name: name.value.trim() });
-              clear(panel);
-              await store.loadChats();
-              actions.open(chat.id);
-            } catch (err) {
-              error.textContent = errorText(err);
-            }
-          },
-        },
-        name,
-        type,
-        h('button', { type: 'submit', class: 'primary' }, 'Create'),
-        closeButton(),
-        error,
-      ),
-    );
+    showPanel(createChatForm('Create', () => ({ type: type.value as 'public' | 'private', name: name.value.trim() }), name, type));
   };
 
   const browse = async () => {
@@ -123,31 +125,8 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
   const newDm = () => {
     const select = h('select', { name: 'member', 'aria-label': 'Person' });
     for (const m of [...store.members.values()].filter((m) => m.user.id !== store.me)) select.appendChild(h('option', { value: m.user.id }, m.user.display_name));
-    const error = h('p', { class: 'error', role: 'alert' });
     if (!select.firstChild) return showPanel(h('p', { class: 'muted' }, 'Invite someone first.'), closeButton());
-    showPanel(
-      h(
-        'form',
-        {
-          class: 'inline-form',
-          onsubmit: async (event: SubmitEvent) => {
-            event.preventDefault();
-            try {
-              const chat = await client.api.createChat(store.wid, { type: 'direct', member_ids: [select.value] });
-              clear(panel);
-              await store.loadChats();
-              actions.open(chat.id);
-            } catch (err) {
-              error.textContent = errorText(err);
-            }
-          },
-        },
-        select,
-        h('button', { type: 'submit', class: 'primary' }, 'Message'),
-        closeButton(),
-        error,
-      ),
-    );
+    showPanel(createChatForm('Message', () => ({ type: 'direct', member_ids: [select.value] }), select));
   };
 
   const invite = async () => {
