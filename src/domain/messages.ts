@@ -2,11 +2,9 @@
 // history. Writes are asynchronous: the API answers 202 once the job is in Redis, and
 // workers/persist.ts assigns `seq`, stores the row and publishes the event
 // (src/domain/message-persist.ts). See ARCHITECTURE.md, "The write path".
-import type { Result } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
-import type { Redis } from '../infra/redis.js';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 
@@ -117,22 +115,18 @@ async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string):
   if (!row) throw new ValidationError('Invalid request body.', [{ field: 'reply_to', code: 'not_found', message: 'must be a message of this chat' }]);
 }
 
-// Claims `(chat, client_id)` for a new message id and writes that id's pending record, in one
-// atomic round trip. A retry gets the first claim's value back instead (and writes nothing).
-// Time stands still inside a script, so the claim cannot expire between the SET and the GET.
-const CLAIM_LUA = `
+/**
+ * Claims `(chat, client_id)` for a new message id and writes that id's pending record, in one
+ * atomic round trip. A retry gets the first claim's value back instead (and writes nothing).
+ * Time stands still inside a script, so the claim cannot expire between the SET and the GET.
+ * KEYS: idempotency key, the new id's pending key. ARGV: claim, pending record, their TTLs.
+ */
+const CLAIM_SCRIPT = `
 if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4], 'NX')
   return false
 end
 return redis.call('GET', KEYS[1])`;
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    claimMessageId(idemKey: string, pendingKey: string, claim: string, pending: string, claimTtl: number, pendingTtl: number): Result<string | null, Context>;
-  }
-}
-const withClaimScript = new WeakSet<Redis>();
 
 /**
  * The message id for `(chat, client_id)`: a new UUIDv7, or the id a retry of the same send got.
@@ -140,13 +134,9 @@ const withClaimScript = new WeakSet<Redis>();
  * someone else's message.
  */
 async function claimMessageId(deps: MessageDeps, chatId: string, clientId: string, userId: string, pending: PendingMessage): Promise<string> {
-  if (!withClaimScript.has(deps.redis)) {
-    deps.redis.defineCommand('claimMessageId', { numberOfKeys: 2, lua: CLAIM_LUA });
-    withClaimScript.add(deps.redis);
-  }
   const id = uuidv7();
   const pendingJson = JSON.stringify(pending);
-  const prior = await deps.redis.claimMessageId(deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id), JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS);
+  const prior = (await deps.redis.eval(CLAIM_SCRIPT, 2, deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id), JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS)) as string | null;
   if (prior === null) return id;
   const claim = JSON.parse(prior) as { id: string; sender_id: string };
   if (claim.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
