@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
-  // "C" collation: `like 'prefix%'` becomes a range scan of the primary key.
+  // "C" collation (byte order): the lexemes starting with a prefix are one range of the key.
   await knex.raw('create table search_lexemes (lexeme text collate "C" primary key)');
   // Sorted inserts: concurrent batches sharing new lexemes lock them in the same order (no deadlock).
   await knex.raw(`
