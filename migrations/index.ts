@@ -5,6 +5,7 @@ import * as messagesOutbox from './20261129000040_messages_outbox.js';
 import * as messagesTsvPlainText from './20261129000070_messages_tsv_plain_text.js';
 import * as messagesChatCreatedAt from './20261129000080_messages_chat_created_at.js';
 import * as searchLexemes from './20261129000090_search_lexemes.js';
+import * as searchLexemesPerWorkspace from './20261203000130_search_lexemes_per_workspace.js';
 
 export const migrations = {
   '20261129000001_init': init,
@@ -12,4 +13,5 @@ export const migrations = {
   '20261129000070_messages_tsv_plain_text': messagesTsvPlainText,
   '20261129000080_messages_chat_created_at': messagesChatCreatedAt,
   '20261129000090_search_lexemes': searchLexemes,
+  '20261203000130_search_lexemes_per_workspace': searchLexemesPerWorkspace,
 } as const;

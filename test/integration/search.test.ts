@@ -3,13 +3,16 @@
 // Messages are inserted straight into the table, the way the persist worker commits them.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../../src/deps.js';
 import { freePort } from '../../src/infra/embedded.js';
 import { escapeHtml, fromTaggedContent, markWords, MEILI_POST, MEILI_PRE, parseTsquery } from '../../src/domain/search/highlight.js';
 import { breakerState, enqueueSearchIndex, MATCH_WINDOW, PREFIX_EXPANSIONS, searchCheck } from '../../src/domain/search/index.js';
+import { EXPAND_SQL, expandPrefix, NO_LEXEME } from '../../src/domain/search/prefix.js';
 import { splitQuery } from '../../src/domain/search/query.js';
+import * as lexemesPerWorkspace from '../../migrations/20261203000130_search_lexemes_per_workspace.js';
 import type { Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
@@ -346,6 +349,104 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
       const gone = await search(max, { q: 'persimmon harvest' });
       expect(gone.body.total).toBe(0);
       expect(gone.body.facets).toEqual({ chat_id: {}, sender_id: {} });
+    });
+  });
+
+  describe('tenant isolation of the term dictionary', () => {
+    let ours: string, theirs: string[], otherChat: string;
+    const dictionary = async (lexeme: string) =>
+      (await env.deps.db('search_lexemes').where({ lexeme }).orderBy('workspace_id').select('workspace_id')).map((r) => String(r.workspace_id));
+
+    beforeAll(async () => {
+      otherChat = await fixtureChat(env.deps, otherWid, stranger, [], 'private', 'their words');
+      ours = await insertMessage(env.deps, general, owner, 'zzkalpha quarterly numbers');
+      // More words of another workspace sharing the prefix than one expansion may hold.
+      const words = Array.from({ length: PREFIX_EXPANSIONS + 10 }, (_, i) => `zzkb${10 + i}`);
+      theirs = [await insertMessage(env.deps, otherChat, stranger, words.join(' '))];
+    });
+    afterAll(async () => {
+      await env.deps.db('messages').whereIn('id', [ours, ...theirs]).update({ deleted_at: new Date() });
+    });
+
+    it("expands a prefix into the searched workspace's own words only", async () => {
+      expect(await expandPrefix(env.deps.db, wid, 'zzk')).toBe("'zzkalpha'");
+      expect(await expandPrefix(env.deps.db, wid, 'zzkb')).toBe(NO_LEXEME);
+      // Their own workspace still sees more than an expansion holds, and falls back to `zzk:*`.
+      expect(await expandPrefix(env.deps.db, otherWid, 'zzk')).toBeNull();
+      expect((await expandPrefix(env.deps.db, otherWid, 'zzkb1'))?.toString().split(' | ')).toHaveLength(10);
+      const res = await search(max, { q: 'zzk' });
+      expect(res.body.hits.map((h: any) => h.message.id)).toEqual([ours]);
+      expect(marked(res.body.hits[0].highlight)).toEqual(['zzkalpha']);
+      expect((await search(max, { q: 'zzkb' })).body.total).toBe(0);
+    });
+
+    it('records each lexeme under the workspace of its message, for batch inserts and edits', async () => {
+      expect(await dictionary('zzkalpha')).toEqual([wid]);
+      expect(await dictionary('zzkb10')).toEqual([otherWid]);
+      // One statement inserting into two workspaces, as a persist batch does.
+      const seqs = new Map((await env.deps.db('chats').whereIn('id', [general, otherChat]).increment('last_seq', 1).returning(['id', 'last_seq'])).map((c) => [String(c.id), c.last_seq]));
+      const batch = [
+        { id: uuidv7(), chat_id: general, workspace_id: wid, seq: seqs.get(general), sender_id: owner.id, client_id: 'batch-a', content: 'zzkshared from here' },
+        { id: uuidv7(), chat_id: otherChat, workspace_id: otherWid, seq: seqs.get(otherChat), sender_id: stranger.id, client_id: 'batch-b', content: 'zzkshared from there zzktheirs' },
+      ];
+      await env.deps.db('messages').insert(batch);
+      theirs.push(...batch.map((m) => m.id));
+      expect(await dictionary('zzkshare')).toEqual([wid, otherWid]);
+      expect(await dictionary('zzktheir')).toEqual([otherWid]);
+
+      await env.deps.db('messages').where({ id: ours }).update({ content: 'zzkomega quarterly numbers', edited_at: new Date() });
+      expect(await dictionary('zzkomega')).toEqual([wid]);
+      expect(await expandPrefix(env.deps.db, wid, 'zzko')).toBe("'zzkomega'");
+      expect((await search(max, { q: 'zzko' })).body.hits.map((h: any) => h.message.id)).toEqual([ours]);
+      await env.deps.db('messages').where({ id: ours }).update({ deleted_at: new Date() });
+      expect((await search(max, { q: 'zzko' })).body.total).toBe(0);
+    });
+
+    it('expands with one index range scan on (workspace_id, lexeme)', async () => {
+      const conn = (await env.deps.db.client.acquireConnection()) as pg.ClientBase;
+      try {
+        await conn.query('begin');
+        await conn.query('set local enable_seqscan = off');
+        // knex bindings (?) as pg placeholders, in order.
+        let n = 0;
+        const { rows } = await conn.query(`explain (format json) ${EXPAND_SQL.replace(/\?/g, () => `$${++n}`)}`, ['zzk', wid, PREFIX_EXPANSIONS + 1]);
+        const scans: Array<{ type: string; index?: string; cond?: string }> = [];
+        const walk = (node: { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; 'Index Cond'?: string; Plans?: unknown[] }) => {
+          if (node['Relation Name'] === 'search_lexemes') scans.push({ type: node['Node Type'], index: node['Index Name'], cond: node['Index Cond'] });
+          for (const child of node.Plans ?? []) walk(child as typeof node);
+        };
+        walk(rows[0]['QUERY PLAN'][0].Plan);
+        expect(scans).toHaveLength(1);
+        expect(scans[0]).toMatchObject({ type: expect.stringMatching(/^Index (Only )?Scan$/), index: 'search_lexemes_pkey' });
+        expect(scans[0].cond).toMatch(/workspace_id = .*lexeme >= .*lexeme < /);
+      } finally {
+        await conn.query('rollback');
+        await env.deps.db.client.releaseConnection(conn);
+      }
+    });
+
+    it('the migration backfills per workspace, and its down restores the shared dictionary', async () => {
+      // Both directions inside one transaction that is rolled back, leaving the schema as it was.
+      const rolledBack = new Error('rolled back');
+      const migrated = env.deps.db.transaction(async (trx) => {
+        await lexemesPerWorkspace.down(trx);
+        const columns = await trx.raw(`select column_name from information_schema.columns where table_name = 'search_lexemes'`);
+        expect(columns.rows.map((r: { column_name: string }) => r.column_name)).toEqual(['lexeme']);
+        expect(await trx('search_lexemes').whereIn('lexeme', ['zzkb10', 'zzkshare']).orderBy('lexeme').pluck('lexeme')).toEqual(['zzkb10', 'zzkshare']);
+
+        // Rebuilt from the messages as they are now: the edited-away word is gone.
+        await lexemesPerWorkspace.up(trx);
+        const rows = await trx('search_lexemes').whereIn('lexeme', ['zzkalpha', 'zzkomega', 'zzkb10', 'zzkshare', 'zzktheir']).orderBy(['lexeme', 'workspace_id']).select('workspace_id', 'lexeme');
+        expect(rows.map((r) => [String(r.workspace_id), r.lexeme])).toEqual([
+          [otherWid, 'zzkb10'],
+          [wid, 'zzkomega'],
+          [wid, 'zzkshare'],
+          [otherWid, 'zzkshare'],
+          [otherWid, 'zzktheir'],
+        ]);
+        throw rolledBack;
+      });
+      await expect(migrated).rejects.toBe(rolledBack);
     });
   });
 

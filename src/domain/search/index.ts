@@ -14,7 +14,8 @@ import { PostgresSearch } from './postgres.js';
 
 export type { SearchParams } from './engine.js';
 export { enqueueSearchIndex, type SearchIndexOp } from './enqueue.js';
-export { MATCH_WINDOW, PREFIX_EXPANSIONS } from './postgres.js';
+export { MATCH_WINDOW } from './postgres.js';
+export { PREFIX_EXPANSIONS } from './prefix.js';
 
 export interface SearchResponse {
   hits: SearchHit[];

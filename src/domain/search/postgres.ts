@@ -2,7 +2,7 @@
 // `messages.tsv` column (GIN-indexed, so a message is searchable the moment it is committed and
 // edits/deletes apply at once). The caller's readable chats are read first and passed as values,
 // so the planner knows how much of the table they cover, and the word being typed is expanded
-// into the whole lexemes it starts (expandPrefix); then one statement takes the newest
+// into the whole lexemes of the workspace it starts (prefix.ts); then one statement takes the newest
 // matches (at most MATCH_WINDOW of them), ranks them for the page and counts them for the total
 // and both facets. Highlighting asks Postgres for the lexemes of the page's words, which each
 // process caches.
@@ -10,6 +10,7 @@ import type { Db } from '../../infra/db.js';
 import { emptyResult, type SearchEngine, type SearchParams, type SearchResult, type SearchScope } from './engine.js';
 import { distinctWords, lexemesMatch, markWords, parseTsquery } from './highlight.js';
 import { toMessage, type MessageRow } from './message.js';
+import { expandPrefix, NO_LEXEME } from './prefix.js';
 import { splitQuery } from './query.js';
 import { readableChatIds } from './scope.js';
 
@@ -29,10 +30,6 @@ const SCORE = `0.8 * ts_rank(m.tsv, ?, 32) + 0.2 / (1 + extract(epoch from (now(
  * 1M messages (bench/search.ts).
  */
 export const MATCH_WINDOW = 1000;
-
-/** How many whole lexemes a typed prefix may expand into (Elasticsearch's max_expansions is 50). */
-export const PREFIX_EXPANSIONS = 50;
-const NO_LEXEME = Symbol('no lexeme');
 
 /** Words whose lexemes a process keeps for highlighting (a few MB at most). */
 const LEXEME_CACHE_WORDS = 20_000;
@@ -54,7 +51,7 @@ export class PostgresSearch implements SearchEngine {
     const chats = await this.searchableChats(scope, params.chat_id);
     if (chats.length === 0) return emptyResult();
     const { websearch, prefix } = splitQuery(params.q);
-    const expansion = prefix === null ? null : await this.expandPrefix(prefix);
+    const expansion = prefix === null ? null : await expandPrefix(this.db, scope.workspace_id, prefix);
     if (expansion === NO_LEXEME) return emptyResult();
     const tsq = prefix === null
       ? this.db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
@@ -111,31 +108,6 @@ export class PostgresSearch implements SearchEngine {
         highlight: markWords(h.content, words),
       })),
     };
-  }
-
-  /**
-   * The word being typed as whole lexemes: those of search_lexemes (see its migration) it is a
-   * prefix of, as tsquery text OR-ing them, so that GIN intersects exact posting lists instead of
-   * first collecting every row of a prefix match. Null (keep `word:*`) when it could mean more
-   * than PREFIX_EXPANSIONS lexemes or is not one lexeme; NO_LEXEME when no message can match.
-   */
-  private async expandPrefix(prefix: string): Promise<string | null | typeof NO_LEXEME> {
-    // The stem as to_tsquery makes it ('invoice' -> 'invoic'), or null (a stop word, several
-    // lexemes). The range on the C-collated key is the index scan; starts_with is the exact test.
-    const { rows } = await this.db.raw<{ rows: Array<{ stem: string | null; lexemes: string[] }> }>(
-      `with p as (select substring(to_tsquery('english', ? || ':*')::text from '^''([[:alnum:]]+)'':\\*$') as stem)
-       select p.stem, array(
-         select lexeme from search_lexemes
-          where lexeme >= p.stem and lexeme < p.stem || chr(1114111) and starts_with(lexeme, p.stem)
-          order by lexeme limit ?) as lexemes
-       from p`,
-      [prefix, PREFIX_EXPANSIONS + 1],
-    );
-    const { stem, lexemes } = rows[0];
-    if (stem === null || lexemes.length > PREFIX_EXPANSIONS) return null;
-    if (lexemes.length === 0) return NO_LEXEME;
-    // tsquery syntax: each lexeme quoted, with ' doubled and \ escaped.
-    return lexemes.map((l) => `'${l.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(' | ');
   }
 
   /** The readable chats, narrowed to `chatId` when one is asked for (none if it is not readable). */
