@@ -89,7 +89,7 @@ export async function run(options: BenchOptions & { only?: string[] }): Promise<
         const subs = await connectMany(fanoutWs, subscribers, record(lat.fanout));
         const bareSubs = await connectMany(() => bare.url, subscribers, record(lat.bare));
         await sleep(500);
-        const stream = { key: `${prefix}:events`, maxLen: 100_000 };
+        const stream = { key: `${prefix}:events`, maxLen: 100_000, maxAgeSeconds: 86400 };
         const total = rate * seconds;
         const t0 = performance.now();
         for (let i = 0; i < total; i++) {

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: private services in a temp folder, a closed-loop load
 // generator with latency percentiles, and the result rows every benchmark reports.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -57,7 +58,10 @@ export function benchEnv(services: BenchServices, extra: Record<string, string> 
     RATE_LIMIT_WRITE_PER_MINUTE: '100000000',
     RATE_LIMIT_SEARCH_PER_MINUTE: '100000000',
     RATE_LIMIT_TYPING_PER_MINUTE: '100000000',
+    RATE_LIMIT_CONNECT_PER_MINUTE: '100000000',
     RATE_LIMIT_IP_PER_MINUTE: '100000000',
+    // Seeding a million messages runs statements longer than the default 10 s.
+    DB_STATEMENT_TIMEOUT_MS: '0',
     ...extra,
   };
 }
@@ -226,7 +230,15 @@ export async function seedWorkspace(db: Knex, tokens: TokenConfig, options: { us
     chats.push(String(chat.id));
     await db('chat_members').insert(ids.map((id) => ({ chat_id: chat.id, user_id: id, workspace_id: ws.id })));
   }
-  return { workspace: String(ws.id), chats, users: ids.map((id) => ({ id, token: signAccessToken(tokens, id) })) };
+  const userTokens = await benchSessions(db, tokens, ids);
+  return { workspace: String(ws.id), chats, users: ids.map((id, i) => ({ id, token: userTokens[i] })) };
+}
+
+/** One session (a refresh-token row, as a login makes) per user, and an access token for it. */
+export async function benchSessions(db: Knex, tokens: TokenConfig, userIds: string[]): Promise<string[]> {
+  const sessions = userIds.map((id) => ({ user_id: id, family_id: randomUUID(), token_hash: randomUUID(), expires_at: new Date(Date.now() + 86_400_000) }));
+  await db('refresh_tokens').insert(sessions);
+  return sessions.map((s) => signAccessToken(tokens, s.user_id, s.family_id));
 }
 
 /** A bare Koa server running `handler` (the floor an HTTP path is compared with), in this process. */

@@ -7,8 +7,7 @@
 // way.
 import type { Knex } from 'knex';
 import { startRole } from '../src/roles.js';
-import { signAccessToken } from '../src/domain/tokens.js';
-import { benchDeps, benchEnv, httpRequest, load, resetAgent, round, summarize, type BenchOptions, type BenchRow } from './lib.js';
+import { benchDeps, benchSessions, benchEnv, httpRequest, load, resetAgent, round, summarize, type BenchOptions, type BenchRow } from './lib.js';
 
 const CHATS = 40; // 10 public, 30 private; the searching user belongs to 15 of the private ones
 const USERS = 20;
@@ -67,7 +66,7 @@ export async function run(options: BenchOptions & { messages?: number; concurren
   try {
     options.log(`search: seeding ${messages} messages`);
     const { workspace, chats, searcher, seedSeconds } = await seed(deps.db, messages, options.log);
-    const token = signAccessToken(deps.tokens, searcher);
+    const [token] = await benchSessions(deps.db, deps.tokens, [searcher]);
     const auth = { authorization: `Bearer ${token}` };
     const api = await startRole('api', deps);
     const searchUrl = (q: string, extra = '') => `${api.url}/api/v1/workspaces/${workspace}/search?q=${encodeURIComponent(q)}${extra}`;

@@ -5,6 +5,7 @@ import * as messagesOutbox from './20261129000040_messages_outbox.js';
 import * as messagesTsvPlainText from './20261129000070_messages_tsv_plain_text.js';
 import * as messagesChatCreatedAt from './20261129000080_messages_chat_created_at.js';
 import * as searchLexemes from './20261129000090_search_lexemes.js';
+import * as eventOutbox from './20261203000100_event_outbox.js';
 import * as searchLexemesPerWorkspace from './20261203000130_search_lexemes_per_workspace.js';
 
 export const migrations = {
@@ -13,5 +14,6 @@ export const migrations = {
   '20261129000070_messages_tsv_plain_text': messagesTsvPlainText,
   '20261129000080_messages_chat_created_at': messagesChatCreatedAt,
   '20261129000090_search_lexemes': searchLexemes,
+  '20261203000100_event_outbox': eventOutbox,
   '20261203000130_search_lexemes_per_workspace': searchLexemesPerWorkspace,
 } as const;

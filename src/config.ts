@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 const bool = z
@@ -19,6 +20,19 @@ const url = (protocols: string[]) =>
     }
   }, `must be a ${protocols.join(' or ')}// URL`);
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+/** Off, a number of proxy hops, or the proxies' addresses/CIDRs (proxy-addr's syntax and names). */
+const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
+  if (v === 'false' || v === '0') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  const addresses = v.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    proxyaddr.compile(addresses);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be false, a hop count or proxy addresses/CIDRs (${(err as Error).message})` });
+    return z.NEVER;
+  }
+  return addresses;
+});
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -26,6 +40,7 @@ const schema = z.object({
   PORT: int(0, 65535).default(8080),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DB_POOL_MAX: int(1, 500).default(10),
+  DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('fechatter'),
   DATA_DIR: z.string().min(1).default('.data'),
@@ -47,6 +62,7 @@ const schema = z.object({
   EVENT_STREAM_MAX_AGE_SECONDS: int(60).default(86400),
   WS_MAX_PAYLOAD_BYTES: int(256, 1 << 20).default(16 * 1024),
   SEND_BUFFER_BYTES: int(1024).default(1 << 20),
+  WS_FRAME_RATE_PER_SECOND: int(1, 10_000).default(20),
   HEARTBEAT_SECONDS: int(1, 300).default(25),
   PRESENCE_LEASE_SECONDS: int(2, 3600).default(30),
   BODY_LIMIT_BYTES: int(1024, 10 << 20).default(64 * 1024),
@@ -54,12 +70,15 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  ADMIN_QUEUES_WRITABLE: bool.default(false),
   METRICS_TOKEN: z.string().min(1).optional(),
   CORS_ORIGINS: list.default([]),
+  TRUST_PROXY: trustProxy.default(false),
   RATE_LIMIT_AUTH_PER_MINUTE: int(1).default(30),
   RATE_LIMIT_LOGIN_FAILURES: int(1).default(10),
   RATE_LIMIT_WRITE_PER_MINUTE: int(1).default(1200),
   RATE_LIMIT_TYPING_PER_MINUTE: int(1).default(120),
+  RATE_LIMIT_CONNECT_PER_MINUTE: int(1).default(60),
   RATE_LIMIT_SEARCH_PER_MINUTE: int(1).default(300),
   RATE_LIMIT_IP_PER_MINUTE: int(1).default(6000),
 });

@@ -30,7 +30,7 @@ export interface Deps {
 
 export async function createDeps(config: Config, log: Logger): Promise<Deps> {
   if (!config.DATABASE_URL || !config.REDIS_URL) throw new Error('DATABASE_URL and REDIS_URL must be resolved first');
-  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, log);
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, log, config.DB_STATEMENT_TIMEOUT_MS);
   const redis = createRedis(config.REDIS_URL, 'command', `fechatter:${process.pid}`);
   await redisReady(redis);
   const keys = redisKeys(config.REDIS_PREFIX);
@@ -40,12 +40,17 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     db,
     redis,
     keys,
-    stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN },
+    stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS },
     queues: createQueues(redis, keys.bull),
     limits: createLimits(redis, keys.rateLimit, config),
     readBreaker: createBreaker('postgres_reads', {
       enabled: config.ENABLE_CIRCUIT_BREAKER,
-      isFailure: (err) => isDependencyDown(err) === 'postgres' || (err as { code?: string })?.code === 'ETIMEDOUT',
+      isFailure: (err) => isDependencyDown(err, redis) === 'postgres',
+      // Postgres is the timer for reads: it cancels a slow statement at DB_STATEMENT_TIMEOUT_MS
+      // (57014, a failure above), so nothing keeps running on the server after the caller
+      // gave up. The breaker's own timeout, a little later, only fires when Postgres cannot
+      // answer at all (a partition), whose statements the server still cancels by itself.
+      timeoutMs: (config.DB_STATEMENT_TIMEOUT_MS || 10_000) + 1000,
     }),
     tokens: {
       secret: config.JWT_SECRET,

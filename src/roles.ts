@@ -1,12 +1,14 @@
 // Starting a role inside a process: which servers, workers and connections it runs.
 // Used by src/main.ts and by tests that run roles in-process.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
-import Koa from 'koa';
+import type Koa from 'koa';
 import { createApiApp } from './api/app.js';
-import { requestContext } from './api/middleware.js';
+import { errorBody, requestContext } from './api/middleware.js';
 import { mountRoutes } from './api/route.js';
 import { opsRoutes } from './api/routes/ops.js';
+import { koaApp } from './api/security.js';
 import type { Config } from './config.js';
 import { coreChecks, type Deps } from './deps.js';
 import { searchCheck } from './domain/search/index.js';
@@ -30,7 +32,35 @@ interface Listening {
   close(): Promise<void>;
 }
 
-async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<Listening> {
+/** Status for a request Node's parser refused (these never reach Koa). */
+function clientErrorStatus(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): number {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    // maxHeaderSize covers the request line and the headers together: blame the URI when the
+    // request line is most of it.
+    const end = err.rawPacket?.indexOf('\r\n') ?? -1;
+    const lineLength = end >= 0 ? end : (err.rawPacket?.length ?? 0);
+    return lineLength > http.maxHeaderSize / 2 ? 414 : 431;
+  }
+  if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return 400;
+}
+
+/** Answers what Node's parser refused in the API's error shape, then closes, as Node itself would. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const response = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (err.code !== 'ECONNRESET' && socket.writable && !response?.headersSent) {
+    const status = clientErrorStatus(err);
+    const body = JSON.stringify(errorBody(status));
+    socket.write(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+async function listen(app: Koa, config: Config, log: Deps['log'], realtime?: Realtime): Promise<Listening> {
   const handle = app.callback();
   let draining = false;
   // While draining, every response asks the client to close its connection, so keep-alive
@@ -41,11 +71,18 @@ async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<Li
   });
   server.requestTimeout = config.REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   realtime?.attach(server);
+  // A failure to listen (EADDRINUSE...) rejects, with Node's error (code, address, port);
+  // src/main.ts turns it into one line. Later server errors (e.g. EMFILE on accept) are logged.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.PORT, config.HOST, resolve);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  server.on('error', (err) => log.error({ err }, 'http server error'));
   return {
     server,
     close: () =>
@@ -63,7 +100,7 @@ async function listen(app: Koa, config: Config, realtime?: Realtime): Promise<Li
 
 /** A process without an API or fanout (a worker) still serves /health/* and /metrics on PORT. */
 function opsApp(deps: Deps, checks: Check[]): Koa {
-  const app = new Koa();
+  const app = koaApp(deps.config);
   const router = new Router();
   mountRoutes(router, opsRoutes(checks, deps.config.METRICS_TOKEN), {
     authenticate: async () => {
@@ -71,7 +108,7 @@ function opsApp(deps: Deps, checks: Check[]): Koa {
     },
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
   });
-  app.use(requestContext(deps.log));
+  app.use(requestContext(deps.log, deps.redis));
   app.use(router.routes());
   return app;
 }
@@ -96,7 +133,12 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
     : realtime
       ? realtime.app(checks)
       : opsApp(deps, checks);
-  const listening = await listen(app, config, realtime);
+  // Stop what was started if the port cannot be had, so the caller can close deps and exit.
+  const listening = await listen(app, config, log, realtime).catch(async (err: unknown) => {
+    await realtime?.close();
+    await workers?.close();
+    throw err;
+  });
   const { port } = listening.server.address() as { port: number };
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
   log.info({ url }, `fechatter ${role} listening on ${url}`);

@@ -2,7 +2,8 @@
 // functions of src/domain/message-persist.ts. Create jobs go through the group-commit batcher
 // (workers/batch.ts): the jobs BullMQ hands over while a batch is being written are written
 // together in the next one, up to PERSIST_BATCH_SIZE per transaction; a failed batch is retried
-// job by job, so a poison message fails alone and never blocks the jobs behind it.
+// job by job, so a poison message fails alone and never blocks the jobs behind it. A job whose
+// sender may no longer write there completes as `rejected` (its result says why), not failed.
 import type { Job } from 'bullmq';
 import type { Deps } from '../src/deps.js';
 import { applyMessageChange, persistMessages, type ChangeStatus, type PersistDeps, type PersistOutcome } from '../src/domain/message-persist.js';
@@ -28,12 +29,12 @@ export type PersistResult = PersistOutcome | { status: ChangeStatus } | undefine
 export function persistProcessor(deps: PersistDeps, maxBatch: number, stopping = new AbortController().signal): (job: Pick<Job<PersistJob>, 'data'>) => Promise<PersistResult> {
   const create = createBatcher(async (jobs: CreateMessageJob[]) => {
     metrics.persistBatchSize.observe(jobs.length);
-    const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps.log);
+    const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps);
     const stored = [...outcomes.values()].filter((o) => o.status === 'stored').length;
     if (stored) metrics.messagesPersisted.inc(stored);
     return jobs.map((job) => outcomes.get(job.id));
   }, { maxSize: maxBatch });
-  const change = (data: Exclude<PersistJob, CreateMessageJob>) => retryWhileUnavailable(() => applyMessageChange(deps, data), stopping, deps.log);
+  const change = (data: Exclude<PersistJob, CreateMessageJob>) => retryWhileUnavailable(() => applyMessageChange(deps, data), stopping, deps);
   return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await change(data) });
 }
 

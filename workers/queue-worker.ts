@@ -49,14 +49,14 @@ export function runQueueWorker<N extends QueueName>(
  * attempts nor let later jobs overtake it. Stops waiting once `signal` aborts (shutdown): the
  * job is then left to BullMQ, which hands it out again.
  */
-export async function retryWhileUnavailable<T>(fn: () => Promise<T>, signal: AbortSignal, log: Deps['log']): Promise<T> {
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, signal: AbortSignal, deps: Pick<Deps, 'log' | 'redis'>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      const down = isDependencyDown(err);
+      const down = isDependencyDown(err, deps.redis);
       if (!down || signal.aborted) throw err;
-      if (attempt === 0) log.warn({ dependency: down, err: (err as Error).message }, 'dependency unavailable; holding the batch until it returns');
+      if (attempt === 0) deps.log.warn({ dependency: down, err: (err as Error).message }, 'dependency unavailable; holding the batch until it returns');
       await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
     }
   }

@@ -1,4 +1,5 @@
 // One typed method per route of /api/v1 (API.md), grouped as the contract groups them.
+import { FechatterError } from './errors.js';
 import type { Http } from './http.js';
 import type {
   Accepted,
@@ -51,10 +52,18 @@ export class Api {
     return this.http.refresh();
   }
 
+  /** Ends the session on the server (its tokens stop working everywhere, its sockets close), then here. */
   async logout(): Promise<void> {
-    const tokens = this.http.currentTokens();
     try {
-      if (tokens) await this.http.request<void>('POST', `${V1}/auth/logout`, { body: { refresh_token: tokens.refresh_token }, auth: false });
+      if (this.http.authenticated) {
+        // The route needs a valid access token: an expired one is refreshed first, and the body
+        // names the refresh token of that same pair.
+        const tokens = await this.http.freshTokens();
+        await this.http.request<void>('POST', `${V1}/auth/logout`, { body: { refresh_token: tokens.refresh_token } });
+      }
+    } catch (err) {
+      // 401: the session had already ended (revoked elsewhere or expired); nothing is left to revoke.
+      if (!(err instanceof FechatterError && err.status === 401)) throw err;
     } finally {
       this.http.endSession();
     }

@@ -163,6 +163,13 @@ export interface EventDataMap {
   'chat.updated': Chat;
   'chat.member_joined': { user_id: string };
   'chat.member_left': { user_id: string };
+  /** The workspace itself (no role: that is per reader). */
+  'workspace.updated': Omit<Workspace, 'role'>;
+  /** A member as the member list shows them; `user_id` repeats `user.id`. */
+  'workspace.member_joined': Member & { user_id: string };
+  'workspace.member_updated': Member & { user_id: string };
+  /** About me: I no longer receive anything of this workspace. */
+  'workspace.member_left': { user_id: string };
   'presence.updated': { user_id: string; status: 'online' | 'offline' };
   resync_required: Record<string, never>;
 }
@@ -186,6 +193,10 @@ export const EVENT_TYPES: EventType[] = [
   'chat.updated',
   'chat.member_joined',
   'chat.member_left',
+  'workspace.updated',
+  'workspace.member_joined',
+  'workspace.member_updated',
+  'workspace.member_left',
   'presence.updated',
   'resync_required',
 ];

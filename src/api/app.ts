@@ -1,9 +1,8 @@
 // The web role's Koa app: composition only (request context, security, routers).
 import Router from '@koa/router';
-import Koa from 'koa';
+import type Koa from 'koa';
 import type { Deps } from '../deps.js';
-import { verifyAccessToken } from '../domain/tokens.js';
-import { NotFoundError } from '../domain/errors.js';
+import { authenticate } from '../domain/sessions.js';
 import type { Check } from '../observability/health.js';
 import { version } from '../version.js';
 import { adminQueues } from './admin.js';
@@ -13,21 +12,21 @@ import { buildOpenApi } from './openapi.js';
 import { bearerToken, mountRoutes, type MountOptions } from './route.js';
 import { apiRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
-import { security } from './security.js';
+import { koaApp, security } from './security.js';
 import { webApp } from './web.js';
 
 export const API_PREFIX = '/api/v1';
 
 export interface AppOptions {
   checks: Check[];
-  /** Extra routers (the fanout's SSE endpoint in `all` mode) mounted before the 404 fallback. */
+  /** Extra routers (the fanout's SSE endpoint in `all` mode) mounted before the web chat. */
   extra?: Router[];
 }
 
 export function createApiApp(deps: Deps, options: AppOptions): Koa {
-  const app = new Koa({ proxy: true });
+  const app = koaApp(deps.config);
   const mount: MountOptions = {
-    authenticate: async (ctx) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
+    authenticate: async (ctx) => authenticate(deps, bearerToken(ctx, false)),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
     limits: deps.limits,
     readBreaker: deps.readBreaker,
@@ -53,15 +52,13 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const v1 = new Router({ prefix: API_PREFIX });
   mountRoutes(v1, api, mount);
 
-  app.use(requestContext(deps.log));
+  app.use(requestContext(deps.log, deps.redis));
   for (const middleware of security(deps)) app.use(middleware);
   app.use(adminQueues(deps));
   app.use(root.routes()).use(root.allowedMethods());
   app.use(v1.routes()).use(v1.allowedMethods());
   for (const router of options.extra ?? []) app.use(router.routes());
+  // What nothing answered is a 404 in the error shape (requestContext).
   app.use(webApp());
-  app.use(async (ctx) => {
-    if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('route');
-  });
   return app;
 }

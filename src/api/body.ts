@@ -1,8 +1,9 @@
-// JSON request bodies: size-limited (413), must be JSON (400), bounded nesting depth (400).
+// JSON request bodies: size-limited (413), declared as JSON (415), valid JSON (400), bounded
+// nesting depth (400).
 // ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
 import type { ParameterizedContext as Context } from 'koa';
 import getRawBody from 'raw-body';
-import { PayloadTooLargeError, ValidationError } from '../domain/errors.js';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../domain/errors.js';
 
 const MAX_DEPTH = 32;
 
@@ -29,9 +30,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
     throw new ValidationError('The request body could not be read.');
   }
   if (text.trim() === '') return {};
-  if (!ctx.is('application/json', '+json')) {
-    throw new ValidationError('The request body must be JSON (Content-Type: application/json).');
-  }
+  if (!ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,16 +1,24 @@
 // The OpenAPI 3.1 document, generated from the same route specs and zod schemas that validate
 // requests (see route.ts). Served at /api/v1/openapi.json, rendered at /api/docs.
 import { z } from 'zod';
+import { ERROR_CODES } from '../domain/errors.js';
 import { EVENT_TYPES, RESYNC_REQUIRED } from '../infra/events.js';
 import type { RouteSpec } from './route.js';
 
-const errorSchema = z.object({
-  error: z.object({
-    code: z.enum(['validation_failed', 'unauthenticated', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'rate_limited', 'unavailable', 'internal']),
-    message: z.string(),
-    details: z.array(z.unknown()),
-  }),
-});
+const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES).describe(
+        'Fits the status: 400 validation_failed, 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed (see the Allow header), ' +
+          '408 request_timeout, 409 conflict, 413 payload_too_large, 414 uri_too_long, 415 unsupported_media_type (the body is not declared as JSON), ' +
+          '429 rate_limited (see Retry-After), 431 headers_too_large, another 4xx bad_request, 500 internal, 501 not_implemented (unknown method), ' +
+          '503 unavailable (a dependency is down; the message names it)',
+      ),
+      message: z.string().describe('For people; 5xx errors other than 503 carry a generic message, never internal details'),
+      details: z.array(z.unknown()),
+    }),
+  })
+  .describe('Every error, on every path and role, has this shape');
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
@@ -40,9 +48,10 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
           ...(schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}),
         };
       }
-      for (const [status, description] of [[400, 'Invalid request'], [401, 'Not authenticated'], [429, 'Rate limited'], [503, 'A dependency is unavailable']] as const) {
+      for (const [status, description] of [[400, 'Invalid request'], [401, 'Not authenticated'], [415, 'The body is not JSON (Content-Type)'], [429, 'Rate limited'], [503, 'A dependency is unavailable']] as const) {
         if (status === 401 && spec.guard === 'public') continue;
         if (status === 400 && !spec.body && !spec.query) continue;
+        if (status === 415 && !spec.body) continue;
         responses[status] ??= { description, content: { 'application/json': { schema: jsonSchema(errorSchema, 'output') } } };
       }
       paths[path] ??= {};
@@ -73,15 +82,37 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
   };
 }
 
+/** What `data` holds for each event type (API.md's table, plus the events added since). */
+const EVENT_DATA: Record<(typeof EVENT_TYPES)[number] | typeof RESYNC_REQUIRED, string> = {
+  'message.created': 'the message (with `client_id` and `seq`)',
+  'message.updated': 'the message',
+  'message.deleted': '`{id, seq}`',
+  'receipt.updated': '`{user_id, last_read_seq, read_at}`',
+  typing: '`{user_id, expires_at}`',
+  'chat.created': 'the chat, plus `member_ids`',
+  'chat.updated': 'the chat (renamed, new topic, or archived: `archived_at` set)',
+  'chat.member_joined': '`{user_id, user}`: who joined, as a user object',
+  'chat.member_left': '`{user_id}`; after one about you, nothing more of that chat reaches you',
+  'workspace.updated': 'the workspace `{id, name, slug, created_at}` (no role: that is per reader)',
+  'workspace.member_joined': 'the member as the member list shows them `{user, role, joined_at}`, plus `user_id`; not sent to guests unless about them',
+  'workspace.member_updated': 'the member with the new role, plus `user_id`; not sent to guests unless about them',
+  'workspace.member_left': '`{user_id}`; after one about you, nothing more of that workspace (chats, presence) reaches you',
+  'presence.updated': '`{user_id, status: "online"|"offline"}`',
+  resync_required: '`{}`: the resume id is too old; refetch over REST',
+};
+
 const eventSchema = z
   .object({
     id: z.string().describe('Stream position; hand it back as last_event_id / Last-Event-ID to resume'),
-    type: z.enum([...EVENT_TYPES, RESYNC_REQUIRED]),
+    type: z.enum([...EVENT_TYPES, RESYNC_REQUIRED]).describe(Object.entries(EVENT_DATA).map(([type, data]) => `\`${type}\`: ${data}`).join('; ')),
     workspace_id: z.string().nullable(),
     chat_id: z.string().nullable(),
     data: z.record(z.string(), z.unknown()),
   })
-  .describe('Every real-time event, on both transports');
+  .describe(
+    'Every real-time event, on both transports. A connection receives the events of the chats and workspaces its user belongs to, ' +
+      'and on resume exactly those the user belonged to at each event (nothing from before joining or after leaving).',
+  );
 
 /** The real-time endpoints (served by the fanout role), documented alongside the REST routes. */
 function realtimePaths() {
@@ -90,8 +121,8 @@ function realtimePaths() {
     { name: 'last_event_id', in: 'query', required: false, schema: { type: 'string' }, description: 'Resume after this event id' },
   ];
   const errors = {
-    401: { description: 'Missing, expired or forged token (the handshake is refused)' },
-    429: { description: 'Too many connections for this user (CONNECTION_LIMIT)' },
+    401: { description: 'Missing, expired or forged token, or an ended session (the handshake is refused); an open connection whose session ends is closed (WebSocket 4001, SSE `event: error`)' },
+    429: { description: 'Too many open connections (CONNECTION_LIMIT) or connection attempts (RATE_LIMIT_CONNECT_PER_MINUTE) for this user; see Retry-After' },
   };
   return {
     '/api/v1/events': {

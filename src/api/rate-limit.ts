@@ -6,25 +6,27 @@ import { RateLimitedError } from '../domain/errors.js';
 import type { Redis } from '../infra/redis.js';
 import { metrics } from '../observability/metrics.js';
 
-export type LimitName = 'auth' | 'write' | 'typing' | 'search' | 'ip' | 'login_failures';
+export type LimitName = 'auth' | 'write' | 'typing' | 'search' | 'ip' | 'login_failures' | 'connect';
 
 export interface Limits {
   /** Spends one point of `name` for `key`; throws RateLimitedError (429) when none are left. */
   consume(name: LimitName, key: string): Promise<void>;
-  /** Whether `key` is currently blocked for `name`, without spending a point. */
-  check(name: LimitName, key: string): Promise<void>;
+  /** Forgets `key`'s count (a correct password resets the login lock). */
   reward(name: LimitName, key: string): Promise<void>;
 }
 
 export function createLimits(redis: Redis, prefix: string, config: Config): Limits {
   const spec: Record<LimitName, { points: number; duration: number; blockDuration?: number }> = {
     auth: { points: config.RATE_LIMIT_AUTH_PER_MINUTE, duration: 60 },
-    // Consecutive failures of one account; a success resets it. Locked for 15 minutes.
+    // Password attempts on one account (login and PATCH /me), spent before verifying so parallel
+    // attempts cannot pass the lock; a success resets it. Locked for 15 minutes.
     login_failures: { points: config.RATE_LIMIT_LOGIN_FAILURES, duration: 15 * 60, blockDuration: 15 * 60 },
     write: { points: config.RATE_LIMIT_WRITE_PER_MINUTE, duration: 60 },
     typing: { points: config.RATE_LIMIT_TYPING_PER_MINUTE, duration: 60 },
     search: { points: config.RATE_LIMIT_SEARCH_PER_MINUTE, duration: 60 },
     ip: { points: config.RATE_LIMIT_IP_PER_MINUTE, duration: 60 },
+    // WebSocket/SSE connection attempts per user: each one may cost a membership load and a replay.
+    connect: { points: config.RATE_LIMIT_CONNECT_PER_MINUTE, duration: 60 },
   };
   const limiters = Object.fromEntries(
     Object.entries(spec).map(([name, s]) => [
@@ -77,10 +79,6 @@ export function createLimits(redis: Redis, prefix: string, config: Config): Limi
       const res = await take(name, key, size);
       if (leases.size >= 10_000) leases.clear();
       leases.set(leaseKey, { left: size - 1, until: now + Math.min(1000, res.msBeforeNext) });
-    },
-    async check(name, key) {
-      const res = await limiters[name].get(key);
-      if (res && res.remainingPoints <= 0 && res.msBeforeNext > 0) reject(name, res);
     },
     async reward(name, key) {
       await limiters[name].delete(key).catch(() => {});

@@ -4,6 +4,7 @@
 // calls the matching invalidate* function, so a removed member loses access at once.
 import type { Db } from '../infra/db.js';
 import type { Redis, RedisKeys } from '../infra/redis.js';
+import { cached, dropCached, type Cached } from './cache.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
 
 export const ROLES = ['owner', 'admin', 'member', 'guest'] as const;
@@ -44,29 +45,6 @@ export interface ChatAccess {
 const rank: Record<Role, number> = { owner: 4, admin: 3, member: 2, guest: 1 };
 export function roleAtLeast(role: Role, min: Role): boolean {
   return rank[role] >= rank[min];
-}
-
-/** One cached look-up: its Redis key and how to load it on a miss. */
-interface Cached<T> {
-  key: string;
-  load: () => Promise<T>;
-}
-
-/**
- * Read-through cache for several look-ups in one round trip (MGET), filling misses from the
- * loaders. Redis errors fall back to the loaders (the cache is an optimisation).
- */
-async function cached<T extends unknown[]>(deps: AccessDeps, ...entries: { [K in keyof T]: Cached<T[K]> }): Promise<T> {
-  const ttl = deps.config.CACHE_TTL_SECONDS;
-  const hits: Array<string | null> = ttl > 0 ? await deps.redis.mget(entries.map((e) => e.key)).catch(() => entries.map(() => null)) : entries.map(() => null);
-  const values = await Promise.all(entries.map(async (entry, i) => {
-    const hit = hits[i];
-    if (hit !== null && hit !== undefined) return JSON.parse(hit) as unknown;
-    const value = await entry.load();
-    if (ttl > 0) await deps.redis.set(entry.key, JSON.stringify(value ?? null), 'EX', ttl).catch(() => {});
-    return value;
-  }));
-  return values as T;
 }
 
 const roleEntry = (deps: AccessDeps, userId: string, workspaceId: string): Cached<Role | null> => ({
@@ -135,18 +113,6 @@ export async function accessChat(deps: AccessDeps, userId: string, chatId: strin
   const readable = isMember || (mode === 'read' && chat.type === 'public' && role !== 'guest');
   if (!readable) throw new NotFoundError('chat');
   return { chat, role, is_member: isMember };
-}
-
-/**
- * Drops cache entries after a committed change, and once more a moment later: a read that
- * loaded the old row just before the commit may write it back after the first delete
- * (the classic read-through race); the second delete bounds that to REFILL_RACE_MS.
- */
-const REFILL_RACE_MS = 500;
-async function dropCached(deps: AccessDeps, keys: string[]): Promise<void> {
-  if (keys.length === 0) return;
-  await deps.redis.del(...keys).catch(() => {});
-  setTimeout(() => void deps.redis.del(...keys).catch(() => {}), REFILL_RACE_MS).unref();
 }
 
 /** Call after any change to a user's workspace membership or role. */

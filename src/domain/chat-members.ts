@@ -1,10 +1,12 @@
-// Chat membership: list, add, remove/leave, join a public chat. Every change invalidates the
-// access cache for the users concerned and publishes chat.member_joined / chat.member_left after
-// COMMIT; the fanout uses those events to keep live connections' membership current.
+// Chat membership: list, add, remove/leave, join a public chat. Every change records
+// chat.member_joined / chat.member_left in the outbox in its transaction, invalidates the access
+// cache for the users concerned after COMMIT, then publishes; the fanout uses those events to
+// keep live connections' membership current.
 import { accessChat, canManageChat, invalidateChatMembers } from './access.js';
-import { memberEvents, publishAfterCommit } from './chat-events.js';
+import { joinedEvents, leftEvents } from './chat-events.js';
 import { loadChat, requireWorkspaceMembers, type Chat, type ChatDeps } from './chats.js';
 import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { publishOutbox, recordEvents } from './outbox.js';
 import { iso, joinedUser, userColumns, type User } from './users.js';
 import type { Page, PageRequest } from './workspaces.js';
 
@@ -40,17 +42,20 @@ export async function addChatMembers(deps: ChatDeps, userId: string, chatId: str
   const wanted = [...new Set(userIds)];
   const workspaceId = access.chat.workspace_id;
   await requireWorkspaceMembers(deps.db, workspaceId, wanted, 'user_ids');
-  // Insert from workspace_members, so someone removed from the workspace meanwhile is skipped.
-  const { rows: inserted } = await deps.db.raw(
-    `insert into chat_members (chat_id, user_id, workspace_id)
-     select ?, wm.user_id, wm.workspace_id from workspace_members wm where wm.workspace_id = ? and wm.user_id = any(?::bigint[])
-     on conflict (chat_id, user_id) do nothing
-     returning user_id`,
-    [chatId, workspaceId, wanted],
-  );
-  const added = inserted.map((r: { user_id: string }) => String(r.user_id));
+  const { added, recorded } = await deps.db.transaction(async (trx) => {
+    // Insert from workspace_members, so someone removed from the workspace meanwhile is skipped.
+    const { rows } = await trx.raw(
+      `insert into chat_members (chat_id, user_id, workspace_id)
+       select ?, wm.user_id, wm.workspace_id from workspace_members wm where wm.workspace_id = ? and wm.user_id = any(?::bigint[])
+       on conflict (chat_id, user_id) do nothing
+       returning user_id`,
+      [chatId, workspaceId, wanted],
+    );
+    const added = rows.map((r: { user_id: string }) => String(r.user_id));
+    return { added, recorded: await recordEvents(trx, await joinedEvents(trx, workspaceId, chatId, added)) };
+  });
   await invalidateChatMembers(deps, chatId, added);
-  await publishAfterCommit(deps, memberEvents('chat.member_joined', workspaceId, chatId, added));
+  await publishOutbox(deps, recorded);
   return { chat: await loadChat(deps.db, chatId), added_user_ids: added };
 }
 
@@ -60,10 +65,13 @@ export async function removeChatMember(deps: ChatDeps, userId: string, chatId: s
   if (targetId !== userId && !canManageChat(access, userId)) {
     throw new ForbiddenError('Only the chat creator or a workspace admin may remove members.');
   }
-  const removed = await deps.db('chat_members').where({ chat_id: chatId, user_id: targetId }).del();
-  if (!removed) throw new NotFoundError('chat member');
+  const recorded = await deps.db.transaction(async (trx) => {
+    const removed = await trx('chat_members').where({ chat_id: chatId, user_id: targetId }).del();
+    if (!removed) throw new NotFoundError('chat member');
+    return recordEvents(trx, leftEvents(access.chat.workspace_id, chatId, [targetId]));
+  });
   await invalidateChatMembers(deps, chatId, [targetId]);
-  await publishAfterCommit(deps, memberEvents('chat.member_left', access.chat.workspace_id, chatId, [targetId]));
+  await publishOutbox(deps, recorded);
 }
 
 /** Joins a public chat (non-guest workspace members). Joining again changes nothing. */
@@ -72,12 +80,15 @@ export async function joinChat(deps: ChatDeps, userId: string, chatId: string): 
   const access = await accessChat(deps, userId, chatId, 'read');
   if (access.is_member) return loadChat(deps.db, chatId);
   if (access.chat.archived_at) throw new ForbiddenError('This chat is archived.');
-  const inserted = await deps.db('chat_members')
-    .insert({ chat_id: chatId, user_id: userId, workspace_id: access.chat.workspace_id })
-    .onConflict(['chat_id', 'user_id'])
-    .ignore()
-    .returning('user_id');
+  const recorded = await deps.db.transaction(async (trx) => {
+    const inserted = await trx('chat_members')
+      .insert({ chat_id: chatId, user_id: userId, workspace_id: access.chat.workspace_id })
+      .onConflict(['chat_id', 'user_id'])
+      .ignore()
+      .returning('user_id');
+    return recordEvents(trx, await joinedEvents(trx, access.chat.workspace_id, chatId, inserted.length ? [userId] : []));
+  });
   await invalidateChatMembers(deps, chatId, [userId]);
-  if (inserted.length) await publishAfterCommit(deps, memberEvents('chat.member_joined', access.chat.workspace_id, chatId, [userId]));
+  await publishOutbox(deps, recorded);
   return loadChat(deps.db, chatId);
 }

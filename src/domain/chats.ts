@@ -1,14 +1,16 @@
 // Chats: create, list (with unread counts), browse public, read, rename, archive.
 // Membership verbs live in chat-members.ts. Authorization goes through access.ts; every change
-// invalidates the access cache and publishes its event after COMMIT.
+// records its event in the outbox in its own transaction, invalidates the access cache after
+// COMMIT, then publishes (outbox.ts).
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessChat, accessWorkspace, canManageChat, invalidateChat, invalidateChatMembers, type ChatType } from './access.js';
-import { memberEvents, publishAfterCommit } from './chat-events.js';
+import { joinedEvents } from './chat-events.js';
 import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 import { UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
 import { toMessage, type Message } from './messages.js';
+import { publishOutbox, recordEvents } from './outbox.js';
 
 export interface Chat {
   id: string;
@@ -126,20 +128,18 @@ export async function createChat(deps: ChatDeps, userId: string, workspaceId: st
       .onConflict(['chat_id', 'user_id'])
       .ignore()
       .returning('user_id');
-    return { chatId, created: Boolean(row), joined: joined.map((r: { user_id: string }) => String(r.user_id)) };
+    const chat = await loadChat(trx, chatId);
+    const events = row
+      ? [{ type: 'chat.created' as const, workspace_id: workspaceId, chat_id: chatId, data: { ...chat, member_ids: memberIds } }]
+      : await joinedEvents(trx, workspaceId, chatId, joined.map((r: { user_id: string }) => String(r.user_id)));
+    return { chat, created: Boolean(row), recorded: await recordEvents(trx, events) };
   });
 
   // The new id may have been probed (and cached as missing) before it existed.
-  await invalidateChat(deps, outcome.chatId);
-  await invalidateChatMembers(deps, outcome.chatId, memberIds);
-  const chat = await loadChat(deps.db, outcome.chatId);
-  await publishAfterCommit(
-    deps,
-    outcome.created
-      ? [{ type: 'chat.created', workspace_id: workspaceId, chat_id: chat.id, data: { ...chat, member_ids: memberIds } }]
-      : memberEvents('chat.member_joined', workspaceId, chat.id, outcome.joined),
-  );
-  return { chat, created: outcome.created };
+  await invalidateChat(deps, outcome.chat.id);
+  await invalidateChatMembers(deps, outcome.chat.id, memberIds);
+  await publishOutbox(deps, outcome.recorded);
+  return { chat: outcome.chat, created: outcome.created };
 }
 
 const toLastMessage = (row: Record<string, any>): LastMessage | null =>
@@ -225,20 +225,30 @@ export async function updateChat(deps: ChatDeps, userId: string, chatId: string,
   if (update.name !== undefined) patch.name = update.name;
   if (update.topic !== undefined) patch.topic = update.topic;
   if (Object.keys(patch).length === 0) return loadChat(deps.db, chatId);
-  await deps.db('chats').where({ id: chatId }).update({ ...patch, updated_at: deps.db.fn.now() });
-  await invalidateChat(deps, chatId);
-  const chat = await loadChat(deps.db, chatId);
-  await publishAfterCommit(deps, [{ type: 'chat.updated', workspace_id: chat.workspace_id, chat_id: chat.id, data: { ...chat } }]);
-  return chat;
+  return changeChat(deps, chatId, (q) => q.update({ ...patch, updated_at: deps.db.fn.now() }));
+}
+
+/**
+ * Applies `change` to the chat's row and records chat.updated with the chat as it is now, in one
+ * transaction; then invalidates the cache and publishes. Nothing happens if no row changed.
+ */
+async function changeChat(deps: ChatDeps, chatId: string, change: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<Chat> {
+  const outcome = await deps.db.transaction(async (trx) => {
+    const changed = await change(trx('chats').where({ id: chatId }));
+    const chat = await loadChat(trx, chatId);
+    const recorded = changed ? await recordEvents(trx, [{ type: 'chat.updated', workspace_id: chat.workspace_id, chat_id: chat.id, data: { ...chat } }]) : [];
+    return { chat, recorded };
+  });
+  if (outcome.recorded.length) {
+    await invalidateChat(deps, chatId);
+    await publishOutbox(deps, outcome.recorded);
+  }
+  return outcome.chat;
 }
 
 /** Archives (no new messages; history stays readable). Archiving twice changes nothing. */
 export async function archiveChat(deps: ChatDeps, userId: string, chatId: string): Promise<void> {
   const access = await accessChat(deps, userId, chatId, 'read');
   if (!canManageChat(access, userId)) throw new ForbiddenError('Only the chat creator or a workspace admin may archive this chat.');
-  const changed = await deps.db('chats').where({ id: chatId }).whereNull('archived_at').update({ archived_at: deps.db.fn.now(), updated_at: deps.db.fn.now() });
-  if (!changed) return;
-  await invalidateChat(deps, chatId);
-  const chat = await loadChat(deps.db, chatId);
-  await publishAfterCommit(deps, [{ type: 'chat.updated', workspace_id: chat.workspace_id, chat_id: chat.id, data: { ...chat } }]);
+  await changeChat(deps, chatId, (q) => q.whereNull('archived_at').update({ archived_at: deps.db.fn.now(), updated_at: deps.db.fn.now() }));
 }

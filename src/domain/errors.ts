@@ -1,19 +1,29 @@
 // Typed errors thrown by domain and infra code. The API's error middleware turns them into
 // `{"error": {code, message, details}}` with the status below; `expose` decides whether the
-// message is shown to the client (Koa's convention).
-export type ErrorCode =
-  | 'validation_failed'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'rate_limited'
-  | 'unavailable'
-  | 'internal';
+// message is shown to the client (Koa's convention: false for 5xx unless a class says otherwise).
+export const ERROR_CODES = [
+  'validation_failed',
+  'unauthenticated',
+  'forbidden',
+  'not_found',
+  'method_not_allowed',
+  'request_timeout',
+  'conflict',
+  'payload_too_large',
+  'uri_too_long',
+  'unsupported_media_type',
+  'rate_limited',
+  'headers_too_large',
+  /** Any other 4xx status raised by Koa, the router or a library (the status says which). */
+  'bad_request',
+  'internal',
+  'not_implemented',
+  'unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AppError extends Error {
-  readonly expose: boolean = true;
+  readonly expose: boolean;
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
@@ -22,6 +32,7 @@ export class AppError extends Error {
   ) {
     super(message);
     this.name = new.target.name;
+    this.expose = status < 500;
   }
 }
 
@@ -56,12 +67,19 @@ export class PayloadTooLargeError extends AppError {
     super(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`);
   }
 }
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message = 'The request body must be JSON (Content-Type: application/json).') {
+    super(415, 'unsupported_media_type', message);
+  }
+}
 export class RateLimitedError extends AppError {
   constructor(readonly retryAfterSeconds: number) {
     super(429, 'rate_limited', `Too many requests. Retry in ${retryAfterSeconds} s.`);
   }
 }
+/** The message is ours and names only the dependency, so it is shown despite the 5xx. */
 export class UnavailableError extends AppError {
+  override readonly expose = true;
   constructor(dependency: string) {
     super(503, 'unavailable', `A dependency (${dependency}) is unavailable. Try again shortly.`);
   }

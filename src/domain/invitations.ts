@@ -5,7 +5,9 @@ import type { Deps } from '../deps.js';
 import { accessWorkspace, invalidateWorkspaceMember, type Role } from './access.js';
 import { randomToken, sha256 } from './auth.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
+import { publishOutbox, type OutboxDeps } from './outbox.js';
 import { iso } from './users.js';
+import { recordMemberEvent } from './workspaces.js';
 
 export type InvitationRole = 'admin' | 'member' | 'guest';
 
@@ -97,11 +99,11 @@ export async function previewInvitation(deps: Pick<Deps, 'db'>, token: string) {
 }
 
 /**
- * Joins the workspace. The invitation row is locked for the transaction, and `uses` only moves
- * while below the limit, so concurrent accepts never exceed max_uses. Someone who is already a
- * member gets their current role back and uses nothing.
+ * Joins the workspace (workspace.member_joined). The invitation row is locked for the
+ * transaction, and `uses` only moves while below the limit, so concurrent accepts never exceed
+ * max_uses. Someone who is already a member gets their current role back and uses nothing.
  */
-export async function acceptInvitation(deps: AccessDeps, userId: string, token: string): Promise<{ workspace: { id: string; name: string; slug: string }; role: Role }> {
+export async function acceptInvitation(deps: AccessDeps & OutboxDeps, userId: string, token: string): Promise<{ workspace: { id: string; name: string; slug: string }; role: Role }> {
   const result = await deps.db.transaction(async (trx) => {
     const invitation = await trx('invitations as i')
       .where('i.token_hash', sha256(token))
@@ -119,7 +121,7 @@ export async function acceptInvitation(deps: AccessDeps, userId: string, token: 
     const workspace = await trx('workspaces').where({ id: workspaceId }).first('id', 'name', 'slug');
     const shape = { id: String(workspace.id), name: workspace.name as string, slug: workspace.slug as string };
     const existing = await trx('workspace_members').where({ workspace_id: workspaceId, user_id: userId }).first('role');
-    if (existing) return { workspace: shape, role: existing.role as Role };
+    if (existing) return { workspace: shape, role: existing.role as Role, recorded: [] };
     if (invitation.uses >= (invitation.max_uses ?? 1)) throw new NotFoundError('invitation');
     // A concurrent accept through another invitation may have added the user meanwhile.
     const inserted = await trx('workspace_members')
@@ -129,11 +131,12 @@ export async function acceptInvitation(deps: AccessDeps, userId: string, token: 
       .returning('role');
     if (inserted.length === 0) {
       const current = await trx('workspace_members').where({ workspace_id: workspaceId, user_id: userId }).first('role');
-      return { workspace: shape, role: current.role as Role };
+      return { workspace: shape, role: current.role as Role, recorded: [] };
     }
     await trx('invitations').where({ id: invitation.id }).increment('uses', 1);
-    return { workspace: shape, role: invitation.role as Role };
+    return { workspace: shape, role: invitation.role as Role, recorded: await recordMemberEvent(trx, 'workspace.member_joined', workspaceId, userId) };
   });
   await invalidateWorkspaceMember(deps, result.workspace.id, userId);
-  return result;
+  await publishOutbox(deps, result.recorded);
+  return { workspace: result.workspace, role: result.role };
 }

@@ -10,11 +10,16 @@
 // Outbox: `messages.published_at` is set after the XADD, still under the lock. Every batch first
 // re-publishes rows of its chats left unpublished by a worker that died between COMMIT and
 // XADD, so those events still come out in seq order and exactly once.
+//
+// Authorization is re-checked here, in the persisting transaction: the API checked it at the 202,
+// but the sender may have left the chat (or the chat been archived) since, and a job can reach
+// the queue without the API (a forged one). Jobs that fail are rejected: not stored, not announced.
 import type pg from 'pg';
 import type { Deps } from '../deps.js';
 import { publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { metrics } from '../observability/metrics.js';
+import { roleAtLeast, type ChatType, type Role } from './access.js';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './messages.js';
 import { enqueueSearchIndex } from './search/enqueue.js';
 
@@ -28,12 +33,23 @@ export type PersistStatus =
   /** Another message of the chat already has this client_id (the idempotency key had expired). */
   | 'duplicate_client_id'
   /** The chat no longer exists. */
-  | 'chat_gone';
+  | 'chat_gone'
+  /** Not stored: the sender may not post there (any more); `reason` says why. */
+  | 'rejected';
+
+export type RejectReason =
+  /** The sender is not (or no longer) a member of the chat. */
+  | 'not_member'
+  /** The chat was archived after the message was accepted. */
+  | 'chat_archived'
+  /** The job's workspace_id is not the chat's (a job the API did not write). */
+  | 'wrong_workspace';
 
 export interface PersistOutcome {
   id: string;
   status: PersistStatus;
   seq: number | null;
+  reason?: RejectReason;
 }
 
 /** Thrown while the message an edit or delete refers to is not stored and announced yet; BullMQ retries. */
@@ -144,6 +160,35 @@ export const EXISTING_SQL = `select id, chat_id, client_id, seq from messages wh
     join unnest($2::bigint[], $3::text[]) as k(chat_id, client_id) on m.chat_id = k.chat_id and m.client_id = k.client_id`;
 
 /**
+ * Per job (chat_id, workspace_id, sender_id arrays, in batch order): why it may not be stored
+ * (null if it may) and, if it may, its seq: one row-locked UPDATE per chat reserves a contiguous
+ * range for the chat's jobs that pass, handed out in batch order. The sender must still be a
+ * member of the chat (leaving a workspace leaves its chats), the chat in the job's workspace and
+ * not archived.
+ */
+const CHECK_AND_RESERVE_SQL = `with job as (
+    select * from unnest($1::bigint[], $2::bigint[], $3::bigint[]) with ordinality as t(chat_id, workspace_id, sender_id, i)
+  ), checked as (
+    select job.i, job.chat_id,
+      case when c.id is null then 'chat_gone'
+           when c.workspace_id <> job.workspace_id then 'wrong_workspace'
+           when c.archived_at is not null then 'chat_archived'
+           when cm.user_id is null then 'not_member' end as problem
+    from job
+    left join chats c on c.id = job.chat_id
+    left join chat_members cm on cm.chat_id = job.chat_id and cm.user_id = job.sender_id
+  ), reserved as (
+    update chats c set last_seq = c.last_seq + v.n
+      from (select chat_id, count(*)::int as n from checked where problem is null group by chat_id) v
+     where c.id = v.chat_id
+    returning c.id, c.last_seq, v.n
+  )
+  select checked.problem,
+    reserved.last_seq - reserved.n + row_number() over (partition by checked.chat_id, checked.problem is null order by checked.i) as seq
+  from checked left join reserved on reserved.id = checked.chat_id and checked.problem is null
+  order by checked.i`;
+
+/**
  * Stores a batch of accepted messages (any mix of chats) in one transaction and announces them.
  * Idempotent: ids already stored are skipped (and re-announced if their event was lost).
  * Throws if anything fails; nothing is half-stored (the caller retries jobs one by one).
@@ -177,28 +222,24 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       }
       if (fresh.length === 0) return;
 
-      // One row-locked UPDATE per batch reserves a contiguous seq range for each chat.
-      const counts = new Map<string, number>();
-      for (const job of fresh) counts.set(job.chat_id, (counts.get(job.chat_id) ?? 0) + 1);
-      const { rows: bumped } = await conn.query<{ id: string; last_seq: string }>(
-        `update chats c set last_seq = c.last_seq + v.n
-           from unnest($1::bigint[], $2::int[]) as v(id, n)
-          where c.id = v.id
-        returning c.id, c.last_seq`,
-        [[...counts.keys()], [...counts.values()]],
+      // One statement re-checks every job against its chat and reserves the seqs of those that pass.
+      const { rows: checked } = await conn.query<{ problem: RejectReason | 'chat_gone' | null; seq: string | null }>(
+        CHECK_AND_RESERVE_SQL,
+        [fresh.map((j) => j.chat_id), fresh.map((j) => j.workspace_id), fresh.map((j) => j.sender_id)],
       );
-      const nextSeq = new Map(bumped.map((r) => [r.id, Number(r.last_seq) - counts.get(r.id)! + 1]));
       const rows: Array<CreateMessageJob & { seq: number }> = [];
-      for (const job of fresh) {
-        const seq = nextSeq.get(job.chat_id);
-        if (seq === undefined) {
+      fresh.forEach((job, i) => {
+        const { problem, seq } = checked[i];
+        if (problem === null && seq !== null) {
+          rows.push({ ...job, seq: Number(seq) });
+          outcomes.set(job.id, { id: job.id, status: 'stored', seq: Number(seq) });
+        } else if (problem === null || problem === 'chat_gone') {
           outcomes.set(job.id, { id: job.id, status: 'chat_gone', seq: null });
-          continue;
+        } else {
+          outcomes.set(job.id, { id: job.id, status: 'rejected', seq: null, reason: problem });
+          deps.log[problem === 'wrong_workspace' ? 'warn' : 'info']({ message_id: job.id, chat_id: job.chat_id, sender_id: job.sender_id, reason: problem }, 'persist: message rejected');
         }
-        nextSeq.set(job.chat_id, seq + 1);
-        rows.push({ ...job, seq });
-        outcomes.set(job.id, { id: job.id, status: 'stored', seq });
-      }
+      });
       if (rows.length === 0) return;
       await conn.query(
         `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to)
@@ -236,19 +277,51 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
   return outcomes;
 }
 
-export type ChangeStatus = 'applied' | 'republished' | 'stale';
+/** `rejected`: the one who asked may no longer make the change (see changeAllowed); nothing is published. */
+export type ChangeStatus = 'applied' | 'republished' | 'stale' | 'rejected';
+
+/** The message, locked, with what authorizing its change needs: the chat and the actor's standing now. */
+const CHANGE_ROW_SQL = `select ${MESSAGE_COLUMNS.map((c) => `m.${c}`).join(', ')}, c.type as chat_type, c.archived_at is not null as chat_archived,
+    exists (select 1 from chat_members cm where cm.chat_id = m.chat_id and cm.user_id = coalesce($3::bigint, m.sender_id)) as actor_member,
+    (select wm.role from workspace_members wm where wm.workspace_id = m.workspace_id and wm.user_id = coalesce($3::bigint, m.sender_id)) as actor_role
+  from messages m join chats c on c.id = m.chat_id
+  where m.id = $1 and m.chat_id = $2
+  for update of m`;
+
+interface ChangeRow extends MessageRow {
+  chat_type: ChatType;
+  chat_archived: boolean;
+  actor_member: boolean;
+  actor_role: Role | null;
+}
+
+/**
+ * The API's rules for edits and deletes (editMessage, deleteMessage), re-read now: the actor can
+ * still read the chat; edits by the sender in a chat not archived; deletes by the sender or a
+ * workspace admin+. A job without actor_id (queued before jobs carried it) was by the sender for
+ * an edit, and keeps the old behaviour (no check) for a delete.
+ */
+function changeAllowed(job: EditMessageJob | DeleteMessageJob, row: ChangeRow): boolean {
+  if (job.kind === 'delete' && job.actor_id === undefined) return true;
+  const bySender = (job.actor_id ?? String(row.sender_id)) === String(row.sender_id);
+  const readable = row.actor_role !== null && (row.actor_member || (row.chat_type === 'public' && row.actor_role !== 'guest'));
+  if (!readable) return false;
+  if (job.kind === 'edit') return bySender && !row.chat_archived;
+  return bySender || roleAtLeast(row.actor_role!, 'admin');
+}
 
 /**
  * Applies an edit or delete and publishes message.updated / message.deleted. Re-reads state:
  * throws MessageNotReadyError while the message is not stored and announced (BullMQ retries,
  * so the change lands after the create), skips stale changes (a later edit, an earlier delete),
- * and re-publishes when a previous attempt committed but may have lost its event.
+ * refuses changes the actor may no longer make, and re-publishes when a previous attempt
+ * committed but may have lost its event (allowed when it was made, so not re-checked).
  */
 export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob | DeleteMessageJob): Promise<ChangeStatus> {
-  const status = await withChatLocks(deps, [job.chat_id], async (conn) => {
+  const status = await withChatLocks<ChangeStatus>(deps, [job.chat_id], async (conn) => {
     let status: ChangeStatus = 'stale';
     const event = await inTransaction(conn, async (): Promise<ChatEvent | null> => {
-      const { rows } = await conn.query<MessageRow>(`select ${COLUMNS} from messages where id = $1 and chat_id = $2 for update`, [job.id, job.chat_id]);
+      const { rows } = await conn.query<ChangeRow>(CHANGE_ROW_SQL, [job.id, job.chat_id, job.actor_id ?? null]);
       const row = rows[0];
       if (!row || row.published_at === null) throw new MessageNotReadyError(job.id);
       const time = (v: Date | string | null) => (v === null ? null : new Date(v).getTime());
@@ -257,9 +330,12 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
         const at = time(job.edited_at)!;
         const editedAt = time(row.edited_at);
         if (row.deleted_at !== null || (editedAt !== null && editedAt > at)) return null;
-        let updated = row;
+        let updated: MessageRow = row;
         if (editedAt === at && row.content === job.content) status = 'republished';
-        else {
+        else if (!changeAllowed(job, row)) {
+          status = 'rejected';
+          return null;
+        } else {
           ({ rows: [updated] } = await conn.query<MessageRow>(`update messages set content = $2, edited_at = $3 where id = $1 returning ${COLUMNS}`, [job.id, job.content, job.edited_at]));
           status = 'applied';
         }
@@ -269,16 +345,21 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
 
       const deletedAt = time(row.deleted_at);
       if (deletedAt !== null && deletedAt !== time(job.deleted_at)) return null;
-      if (deletedAt === null) {
+      if (deletedAt !== null) status = 'republished';
+      else if (!changeAllowed(job, row)) {
+        status = 'rejected';
+        return null;
+      } else {
         // The text is wiped, not just hidden: the generated tsvector empties with it, so search forgets it too.
         await conn.query(`update messages set deleted_at = $2, content = '' where id = $1`, [job.id, job.deleted_at]);
         status = 'applied';
-      } else status = 'republished';
+      }
       return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq) } };
     });
     if (event) await publishEvents(deps.redis, deps.stream, [event]);
     return status;
   });
-  if (status !== 'stale') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);
+  if (status === 'rejected') deps.log.info({ message_id: job.id, chat_id: job.chat_id, kind: job.kind, actor_id: job.actor_id }, 'persist: change refused');
+  if (status !== 'stale' && status !== 'rejected') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);
   return status;
 }

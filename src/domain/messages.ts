@@ -75,8 +75,10 @@ export function toMessage(row: MessageRow): Message {
 
 /**
  * Content rules shared by send and edit (the route schemas call this too): at least one
- * non-whitespace character, at most 4000 characters counted as code points, and text Postgres
- * can store unchanged (no NUL, no lone UTF-16 surrogates, which UTF-8 cannot encode).
+ * non-whitespace character, at most 4000 characters counted as code points (as Postgres's
+ * char_length counts them) of the content exactly as stored (nothing is trimmed, so
+ * surrounding whitespace counts), and text Postgres can store unchanged (no NUL, no lone
+ * UTF-16 surrogates, which UTF-8 cannot encode).
  */
 export function contentProblem(content: string): string | undefined {
   if (!/\S/u.test(content)) return 'must contain a non-whitespace character';
@@ -210,7 +212,7 @@ export async function editMessage(deps: MessageDeps, userId: string, messageId: 
   if (state.deleted) throw new NotFoundError('message');
   if (state.sender_id !== userId) throw new ForbiddenError('Only the sender can edit a message.');
   if (access.chat.archived_at) throw new ForbiddenError('The chat is archived: its messages cannot be edited.');
-  const job: EditMessageJob = { kind: 'edit', id: messageId, chat_id: state.chat_id, content, edited_at: new Date().toISOString() };
+  const job: EditMessageJob = { kind: 'edit', id: messageId, chat_id: state.chat_id, content, edited_at: new Date().toISOString(), actor_id: userId };
   await deps.queues.persist.add('edit', job);
   return { id: messageId, status: 'accepted' };
 }
@@ -220,7 +222,7 @@ export async function deleteMessage(deps: MessageDeps, userId: string, messageId
   const { state, access } = await accessMessageState(deps, userId, messageId);
   if (state.deleted) throw new NotFoundError('message');
   if (state.sender_id !== userId && !roleAtLeast(access.role, 'admin')) throw new ForbiddenError('Only the sender or a workspace admin can delete a message.');
-  const job: DeleteMessageJob = { kind: 'delete', id: messageId, chat_id: state.chat_id, deleted_at: new Date().toISOString() };
+  const job: DeleteMessageJob = { kind: 'delete', id: messageId, chat_id: state.chat_id, deleted_at: new Date().toISOString(), actor_id: userId };
   await deps.queues.persist.add('delete', job);
   // Mark a still-pending message deleted so a racing edit is refused (XX: only if still pending).
   const pendingKey = deps.keys.pendingMessage(messageId);

@@ -1,13 +1,14 @@
 // Read watermarks and unread counts. A read mark is queued (202) and applied by the receipts
 // worker, which coalesces bursts and only ever moves a watermark forward.
 import type { Deps } from '../deps.js';
-import { publishEvents, type ChatEvent } from '../infra/events.js';
+import type { ChatEvent } from '../infra/events.js';
 import type { ReceiptJob } from '../infra/queues.js';
 import { accessChat, accessWorkspace } from './access.js';
 import { NotFoundError } from './errors.js';
+import { publishOutbox, recordEvents } from './outbox.js';
 import { iso } from './users.js';
 
-type ReceiptDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues' | 'stream'>;
+type ReceiptDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues' | 'stream' | 'log'>;
 
 /** Queues a read mark for the caller; only members of the chat may mark it read. */
 export async function markRead(deps: ReceiptDeps, userId: string, chatId: string, seq: number): Promise<void> {
@@ -19,7 +20,7 @@ export async function markRead(deps: ReceiptDeps, userId: string, chatId: string
 /**
  * Applies read marks: many marks of one user in one chat become one UPDATE with the highest
  * seq (capped at the chat's last_seq), applied only where it moves the watermark forward.
- * Publishes `receipt.updated` for each watermark that moved.
+ * Records `receipt.updated` for each watermark that moved in the same transaction (outbox.ts).
  */
 export async function applyReceipts(deps: ReceiptDeps, jobs: ReceiptJob[]): Promise<number> {
   const latest = new Map<string, ReceiptJob>();
@@ -31,23 +32,26 @@ export async function applyReceipts(deps: ReceiptDeps, jobs: ReceiptJob[]): Prom
   const marks = [...latest.values()];
   if (marks.length === 0) return 0;
   const values = marks.map(() => '(?::bigint, ?::bigint, ?::bigint, ?::timestamptz)').join(', ');
-  const { rows } = await deps.db.raw(
-    `update chat_members cm
-        set last_read_seq = least(v.seq, c.last_seq), read_at = v.read_at
-       from (values ${values}) as v(chat_id, user_id, seq, read_at), chats c
-      where cm.chat_id = v.chat_id and cm.user_id = v.user_id and c.id = v.chat_id
-        and cm.last_read_seq < least(v.seq, c.last_seq)
-  returning cm.chat_id, cm.workspace_id, cm.user_id, cm.last_read_seq, cm.read_at`,
-    marks.flatMap((m) => [m.chat_id, m.user_id, m.seq, m.read_at]),
-  );
-  const events: ChatEvent[] = rows.map((r: { chat_id: string; workspace_id: string; user_id: string; last_read_seq: string; read_at: Date }) => ({
-    type: 'receipt.updated',
-    workspace_id: String(r.workspace_id),
-    chat_id: String(r.chat_id),
-    data: { user_id: String(r.user_id), last_read_seq: Number(r.last_read_seq), read_at: iso(r.read_at) },
-  }));
-  await publishEvents(deps.redis, deps.stream, events);
-  return events.length;
+  const recorded = await deps.db.transaction(async (trx) => {
+    const { rows } = await trx.raw(
+      `update chat_members cm
+          set last_read_seq = least(v.seq, c.last_seq), read_at = v.read_at
+         from (values ${values}) as v(chat_id, user_id, seq, read_at), chats c
+        where cm.chat_id = v.chat_id and cm.user_id = v.user_id and c.id = v.chat_id
+          and cm.last_read_seq < least(v.seq, c.last_seq)
+    returning cm.chat_id, cm.workspace_id, cm.user_id, cm.last_read_seq, cm.read_at`,
+      marks.flatMap((m) => [m.chat_id, m.user_id, m.seq, m.read_at]),
+    );
+    const events: ChatEvent[] = rows.map((r: { chat_id: string; workspace_id: string; user_id: string; last_read_seq: string; read_at: Date }) => ({
+      type: 'receipt.updated',
+      workspace_id: String(r.workspace_id),
+      chat_id: String(r.chat_id),
+      data: { user_id: String(r.user_id), last_read_seq: Number(r.last_read_seq), read_at: iso(r.read_at) },
+    }));
+    return recordEvents(trx, events);
+  });
+  await publishOutbox(deps, recorded);
+  return recorded.length;
 }
 
 export async function listReceipts(deps: ReceiptDeps, userId: string, chatId: string) {

@@ -1,11 +1,14 @@
-// Access tokens: HS256 JWTs with issuer, audience, subject and expiry. Verification pins the
-// algorithm list, so `alg: none` and tokens signed for another algorithm or key are refused.
+// Access tokens: HS256 JWTs with issuer, audience, subject, session (`sid`) and expiry.
+// Verification pins the algorithm list, so `alg: none` and tokens signed for another algorithm
+// or key are refused. Whether the session is still active is sessions.ts's question.
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { UnauthenticatedError } from './errors.js';
 
 export interface AuthUser {
   id: string;
+  /** The session (refresh-token family) whose login or refresh issued the token. */
+  sessionId: string;
   /** Expiry of the token that authenticated this request (seconds since epoch). */
   exp: number;
 }
@@ -19,8 +22,12 @@ export interface TokenConfig {
 
 const ALGORITHMS: jwt.Algorithm[] = ['HS256'];
 
-export function signAccessToken(config: TokenConfig, userId: string): string {
-  return jwt.sign({}, config.secret, {
+/** Session ids are refresh_tokens.family_id: UUIDs, lower-case as Postgres prints them. */
+const isSessionId = (value: unknown): value is string =>
+  typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
+
+export function signAccessToken(config: TokenConfig, userId: string, sessionId: string): string {
+  return jwt.sign({ sid: sessionId }, config.secret, {
     algorithm: ALGORITHMS[0],
     issuer: config.issuer,
     audience: config.audience,
@@ -42,8 +49,8 @@ function secretKey(secret: string): KeyObject {
 
 /**
  * Recently verified tokens (per config), so a client's requests verify its token once per
- * VERIFIED_TTL_MS rather than on every request. Access tokens cannot be revoked before they
- * expire, so the only state that matters is `exp`, which is checked on every hit.
+ * VERIFIED_TTL_MS rather than on every request. Only the signature and claims are cached: `exp`
+ * is checked on every hit, and revocation separately on every request (sessions.ts).
  */
 const VERIFIED_TTL_MS = 30_000;
 const VERIFIED_MAX = 10_000;
@@ -68,10 +75,10 @@ function verifyUncached(config: TokenConfig, token: string): AuthUser {
       issuer: config.issuer,
       audience: config.audience,
     }) as jwt.JwtPayload;
-    if (typeof payload.sub !== 'string' || !/^\d+$/.test(payload.sub) || typeof payload.exp !== 'number') {
+    if (typeof payload.sub !== 'string' || !/^\d+$/.test(payload.sub) || typeof payload.exp !== 'number' || !isSessionId(payload.sid)) {
       throw new Error('malformed claims');
     }
-    return { id: payload.sub, exp: payload.exp };
+    return { id: payload.sub, sessionId: payload.sid, exp: payload.exp };
   } catch (err) {
     const expired = err instanceof jwt.TokenExpiredError;
     throw new UnauthenticatedError(expired ? 'The access token has expired.' : 'The access token is not valid.');

@@ -1,9 +1,11 @@
 // Users as the API shows them, and the /me verbs.
 import type { Deps } from '../deps.js';
 import type { Role } from './access.js';
-import { revokeAllRefreshTokens } from './auth.js';
+import { checkAccountPassword, revokeOtherSessions } from './auth.js';
 import { UnauthenticatedError, ValidationError } from './errors.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { hashPassword } from './passwords.js';
+import { invalidateSessions, type SessionDeps } from './sessions.js';
+import type { AuthUser } from './tokens.js';
 
 /** `user` in API.md: never includes the password hash. */
 export interface User {
@@ -64,14 +66,23 @@ export interface MeUpdate {
   password?: { current: string; new: string };
 }
 
-/** Changing the password signs out every other session (all refresh-token families revoked). */
-export async function updateMe(deps: Pick<Deps, 'db'>, userId: string, update: MeUpdate): Promise<User> {
+/**
+ * Changing the password signs out every other session of the user (their refresh tokens and
+ * access tokens stop working, their sockets close) and keeps the caller's. The current password
+ * is checked against the same lock as login (checkAccountPassword): 429 once locked.
+ */
+export async function updateMe(
+  deps: SessionDeps & Pick<Deps, 'limits'>,
+  caller: Pick<AuthUser, 'id' | 'sessionId'>,
+  update: MeUpdate,
+): Promise<User> {
+  const userId = caller.id;
   const patch: Record<string, unknown> = {};
   if (update.display_name !== undefined) patch.display_name = update.display_name;
   if (update.password) {
-    const row = await deps.db('users').where({ id: userId }).first('password_hash');
+    const row = await deps.db('users').where({ id: userId }).first('email', 'password_hash');
     if (!row) throw new UnauthenticatedError();
-    if (!(await verifyPassword(row.password_hash, update.password.current))) {
+    if (!(await checkAccountPassword(deps, row.email, row.password_hash, update.password.current))) {
       throw new ValidationError('The current password is not correct.', [
         { field: 'password.current', code: 'incorrect', message: 'does not match' },
       ]);
@@ -79,11 +90,11 @@ export async function updateMe(deps: Pick<Deps, 'db'>, userId: string, update: M
     patch.password_hash = await hashPassword(update.password.new);
   }
   if (Object.keys(patch).length === 0) return getUser(deps, userId);
-  const user = await deps.db.transaction(async (trx) => {
+  const { user, revoked } = await deps.db.transaction(async (trx) => {
     const [row] = await trx('users').where({ id: userId }).update({ ...patch, updated_at: trx.fn.now() }).returning([...USER_COLUMNS]);
     if (!row) throw new UnauthenticatedError();
-    if (patch.password_hash) await revokeAllRefreshTokens(trx, userId);
-    return toUser(row);
+    return { user: toUser(row), revoked: patch.password_hash ? await revokeOtherSessions(trx, userId, caller.sessionId) : [] };
   });
+  await invalidateSessions(deps, userId, revoked);
   return user;
 }

@@ -1,15 +1,19 @@
 // Workspaces (tenants) and their members. Role rules (API.md): admin+ manages members; only an
 // owner may grant or take `owner`/`admin`; a workspace always keeps at least one owner.
 // Changes of role and membership run under a lock on the workspace row, so two concurrent
-// demotions cannot both pass the "another owner remains" check.
+// demotions cannot both pass the "another owner remains" check. Every change records its
+// workspace.* (and chat.member_left) events in the outbox in its transaction (outbox.ts).
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessWorkspace, invalidateChatMembers, invalidateWorkspaceMember, roleAtLeast, type Role } from './access.js';
-import { memberEvents, publishAfterCommit } from './chat-events.js';
+import { leftEvents, workspaceMemberEvent } from './chat-events.js';
 import { ConflictError, ForbiddenError, NotFoundError } from './errors.js';
 import { iso, joinedUser, userColumns, type User } from './users.js';
+import { publishOutbox, recordEvents, type OutboxDeps } from './outbox.js';
 import { presenceOf, type PresenceStatus } from './presence.js';
+
+type WorkspaceDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config'> & OutboxDeps;
 
 export interface Workspace {
   id: string;
@@ -58,21 +62,24 @@ export function slugify(name: string): string {
   return slug || 'workspace';
 }
 
-export async function createWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, name: string): Promise<Workspace> {
+/** The creator's connections learn of it through workspace.member_joined (they are its first member). */
+export async function createWorkspace(deps: WorkspaceDeps, userId: string, name: string): Promise<Workspace> {
   const base = slugify(name);
-  const workspace = await deps.db.transaction(async (trx) => {
+  const { workspace, recorded } = await deps.db.transaction(async (trx) => {
     // The first try is the plain slug; on a collision a short random suffix (no counting race).
     for (let attempt = 0; attempt < 8; attempt++) {
       const slug = attempt === 0 ? base : `${base}-${randomBytes(3).toString('hex')}`;
       const [row] = await trx('workspaces').insert({ name, slug, created_by: userId }).onConflict('slug').ignore().returning(['id', 'name', 'slug', 'created_at']);
       if (!row) continue;
       await trx('workspace_members').insert({ workspace_id: row.id, user_id: userId, role: 'owner' });
-      return toWorkspace({ ...row, role: 'owner' });
+      const workspace = toWorkspace({ ...row, role: 'owner' });
+      return { workspace, recorded: await recordMemberEvent(trx, 'workspace.member_joined', workspace.id, userId) };
     }
     throw new ConflictError('Could not find a free slug for this name; try another name.');
   });
   // A probe of this id before it existed may have cached "not a member".
   await invalidateWorkspaceMember(deps, workspace.id, userId);
+  await publishOutbox(deps, recorded);
   return workspace;
 }
 
@@ -92,11 +99,16 @@ export async function getWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'c
   return toWorkspace({ ...row, role: access.role });
 }
 
-/** Renames; the slug stays, so links keep working. */
-export async function renameWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, name: string): Promise<Workspace> {
+/** Renames; the slug stays, so links keep working. workspace.updated carries no role (it is per reader). */
+export async function renameWorkspace(deps: WorkspaceDeps, userId: string, workspaceId: string, name: string): Promise<Workspace> {
   const access = await accessWorkspace(deps, userId, workspaceId, 'admin');
-  const [row] = await deps.db('workspaces').where({ id: workspaceId }).update({ name }).returning(['id', 'name', 'slug', 'created_at']);
-  if (!row) throw new NotFoundError('workspace');
+  const { row, recorded } = await deps.db.transaction(async (trx) => {
+    const [row] = await trx('workspaces').where({ id: workspaceId }).update({ name }).returning(['id', 'name', 'slug', 'created_at']);
+    if (!row) throw new NotFoundError('workspace');
+    const { role: _, ...workspace } = toWorkspace(row);
+    return { row, recorded: await recordEvents(trx, [{ type: 'workspace.updated', workspace_id: workspaceId, chat_id: null, data: workspace }]) };
+  });
+  await publishOutbox(deps, recorded);
   return toWorkspace({ ...row, role: access.role });
 }
 
@@ -108,6 +120,12 @@ function memberQuery(db: Knex, workspaceId: string) {
 }
 
 const toMember = (row: Record<string, any>): WorkspaceMember => ({ user: joinedUser(row), role: row.role, joined_at: iso(row.joined_at)! });
+
+/** Records workspace.member_joined / member_updated with the member as they are inside `trx`. */
+export async function recordMemberEvent(trx: Knex.Transaction, type: 'workspace.member_joined' | 'workspace.member_updated', workspaceId: string, userId: string) {
+  const row = await memberQuery(trx, workspaceId).where('wm.user_id', userId).first();
+  return recordEvents(trx, [workspaceMemberEvent(type, workspaceId, toMember(row))]);
+}
 
 /** Guests see only themselves and people who share a chat with them. Ordered by user id. */
 export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, page: PageRequest): Promise<Page<WorkspaceMember & { presence: PresenceStatus }>> {
@@ -152,9 +170,9 @@ async function ownerCount(trx: Knex.Transaction, workspaceId: string): Promise<n
 
 const isPrivileged = (role: Role | undefined) => role === 'owner' || role === 'admin';
 
-export async function changeRole(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, actorId: string, workspaceId: string, targetId: string, role: Role): Promise<WorkspaceMember> {
+export async function changeRole(deps: WorkspaceDeps, actorId: string, workspaceId: string, targetId: string, role: Role): Promise<WorkspaceMember> {
   await accessWorkspace(deps, actorId, workspaceId, 'admin');
-  await deps.db.transaction(async (trx) => {
+  const recorded = await deps.db.transaction(async (trx) => {
     const { actor, target } = await lockRoles(trx, workspaceId, actorId, targetId);
     if (!roleAtLeast(actor, 'admin')) throw new ForbiddenError();
     if (!target) throw new NotFoundError('member');
@@ -164,9 +182,12 @@ export async function changeRole(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'con
     if (target === 'owner' && role !== 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
       throw new ConflictError('A workspace needs at least one owner: make someone else owner first.');
     }
+    if (target === role) return [];
     await trx('workspace_members').where({ workspace_id: workspaceId, user_id: targetId }).update({ role });
+    return recordMemberEvent(trx, 'workspace.member_updated', workspaceId, targetId);
   });
   await invalidateWorkspaceMember(deps, workspaceId, targetId);
+  await publishOutbox(deps, recorded);
   const row = await memberQuery(deps.db, workspaceId).where('wm.user_id', targetId).first();
   if (!row) throw new NotFoundError('member');
   return toMember(row);
@@ -174,12 +195,13 @@ export async function changeRole(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'con
 
 /**
  * Removes a member (admin+) or leaves (anyone, themself). The user leaves every chat of the
- * workspace, and each chat gets a `chat.member_left` event so live connections stop receiving it.
+ * workspace: each chat gets `chat.member_left`, then the workspace `workspace.member_left`, so
+ * the user's live connections stop receiving its chats and its presence at once.
  */
-export async function removeMember(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'stream' | 'log'>, actorId: string, workspaceId: string, targetId: string): Promise<void> {
+export async function removeMember(deps: WorkspaceDeps, actorId: string, workspaceId: string, targetId: string): Promise<void> {
   const self = actorId === targetId;
   await accessWorkspace(deps, actorId, workspaceId, self ? 'guest' : 'admin');
-  const chatIds = await deps.db.transaction(async (trx) => {
+  const { chatIds, recorded } = await deps.db.transaction(async (trx) => {
     const { actor, target } = await lockRoles(trx, workspaceId, actorId, targetId);
     if (!self && !roleAtLeast(actor, 'admin')) throw new ForbiddenError();
     if (!target) throw new NotFoundError('member');
@@ -191,9 +213,14 @@ export async function removeMember(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'c
     }
     const left = await trx('chat_members').where({ workspace_id: workspaceId, user_id: targetId }).del().returning('chat_id');
     await trx('workspace_members').where({ workspace_id: workspaceId, user_id: targetId }).del();
-    return left.map((r: { chat_id: string }) => String(r.chat_id));
+    const chatIds = left.map((r: { chat_id: string }) => String(r.chat_id));
+    const recorded = await recordEvents(trx, [
+      ...chatIds.flatMap((chatId) => leftEvents(workspaceId, chatId, [targetId])),
+      { type: 'workspace.member_left', workspace_id: workspaceId, chat_id: null, data: { user_id: targetId } },
+    ]);
+    return { chatIds, recorded };
   });
   await invalidateWorkspaceMember(deps, workspaceId, targetId);
   await Promise.all(chatIds.map((chatId) => invalidateChatMembers(deps, chatId, [targetId])));
-  await publishAfterCommit(deps, chatIds.flatMap((chatId) => memberEvents('chat.member_left', workspaceId, chatId, [targetId])));
+  await publishOutbox(deps, recorded);
 }

@@ -16,6 +16,11 @@ export interface BreakerOptions {
   enabled: boolean;
   /** Which errors mean the dependency is failing. */
   isFailure: (err: unknown) => boolean;
+  /**
+   * After this long the caller gets an error (code ETIMEDOUT) and it counts as a failure
+   * (default 5000). opossum cannot stop the work itself: whatever `fn` started keeps going
+   * unless the dependency has a timeout of its own (Postgres: statement_timeout).
+   */
   timeoutMs?: number;
   resetTimeoutMs?: number;
 }

@@ -14,6 +14,10 @@ export const EVENT_TYPES = [
   'chat.updated',
   'chat.member_joined',
   'chat.member_left',
+  'workspace.updated',
+  'workspace.member_joined',
+  'workspace.member_updated',
+  'workspace.member_left',
   'presence.updated',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -37,22 +41,121 @@ export interface EventEnvelope extends ChatEvent {
 export interface EventStream {
   key: string;
   maxLen: number;
+  /** How long entries are kept (EVENT_STREAM_MAX_AGE_SECONDS); membership logs live twice as long. */
+  maxAgeSeconds: number;
+}
+
+/** A change of one user's membership, as the membership log (below) records it. */
+export interface MembershipChange {
+  /** The id of the stream event that made the change. */
+  id: string;
+  user_id: string;
+  kind: 'join' | 'leave';
+  workspace_id: string;
+  /** null: the workspace itself. */
+  chat_id: string | null;
+}
+
+/** The membership changes an event makes, one per user it adds to or removes from a chat or workspace. */
+export function membershipChanges(event: ChatEvent): Array<Omit<MembershipChange, 'id'>> {
+  const { type, workspace_id, chat_id, data } = event;
+  const change = (user: unknown, kind: 'join' | 'leave', chat: string | null) => ({ user_id: String(user), kind, workspace_id, chat_id: chat });
+  switch (type) {
+    case 'chat.created':
+      return Array.isArray(data.member_ids) ? data.member_ids.map((u) => change(u, 'join', chat_id)) : [];
+    case 'chat.member_joined':
+    case 'chat.member_left':
+      return [change(data.user_id, type === 'chat.member_joined' ? 'join' : 'leave', chat_id)];
+    case 'workspace.member_joined':
+    case 'workspace.member_left':
+      return [change(data.user_id, type === 'workspace.member_joined' ? 'join' : 'leave', null)];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Stream-side keys next to the stream: the outbox ids already XADDed (a sorted set by time), and
+ * each user's membership log: a small stream of that user's membership changes whose entry ids
+ * are the ids of the events that made them, so a resuming connection can tell what the user
+ * belonged to at any event id still in the stream (src/realtime/replay.ts).
+ */
+export const publishedKey = (stream: EventStream) => `${stream.key}:published`;
+export const membershipLogKey = (stream: EventStream, userId: string) => `${stream.key}:members:${userId}`;
+const MEMBERSHIP_LOG_MAXLEN = 1000;
+/** An outbox id is remembered this long after its XADD (it is forgotten at once after its row is deleted). */
+const PUBLISHED_TTL_MS = 24 * 3600 * 1000;
+
+/**
+ * XADDs events in order, each at most once per outbox id, and appends their membership changes
+ * to the users' logs, atomically (one script), so the logs and the stream never disagree.
+ * KEYS: stream, published outbox ids, then one membership log per change, in order.
+ * ARGV: stream maxlen, now (ms), published ttl (ms), log maxlen, log ttl (s); then per event:
+ * outbox id ('' for none), event JSON, n, and n changes of (kind, chat id or '', workspace id).
+ * Returns each event's stream id, or false for an outbox id already published.
+ * (In Redis Cluster every key needs one hash slot: give the prefix a {hashtag}.)
+ */
+const PUBLISH_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+local ids = {}
+local i, k = 6, 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 2])
+  local fresh = ARGV[i] == '' or redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[i]) == 1
+  local id = false
+  if fresh then
+    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
+    for j = 0, n - 1 do
+      local c = i + 3 + j * 3
+      -- pcall: a log left over from a wiped stream must not stop the event itself
+      redis.pcall('XADD', KEYS[k + j], 'MAXLEN', '~', ARGV[4], id, 'k', ARGV[c], 'c', ARGV[c + 1], 'w', ARGV[c + 2])
+      redis.call('EXPIRE', KEYS[k + j], ARGV[5])
+    end
+  end
+  ids[#ids + 1] = id
+  k = k + n
+  i = i + 3 + n * 3
+end
+return ids`;
+
+/** An outbox row's event: it reaches the stream once, however often it is published. */
+export interface OutboxEntry {
+  event: ChatEvent;
+  outbox_id: string;
+}
+
+async function publish(redis: Redis, stream: EventStream, items: Array<{ event: ChatEvent; outbox_id?: string }>): Promise<Array<string | null>> {
+  if (items.length === 0) return [];
+  const keys = [stream.key, publishedKey(stream)];
+  const args: Array<string | number> = [stream.maxLen, Date.now(), PUBLISHED_TTL_MS, MEMBERSHIP_LOG_MAXLEN, stream.maxAgeSeconds * 2];
+  for (const { event, outbox_id } of items) {
+    const changes = membershipChanges(event);
+    args.push(outbox_id ?? '', JSON.stringify(event), changes.length);
+    for (const c of changes) {
+      keys.push(membershipLogKey(stream, c.user_id));
+      args.push(c.kind, c.chat_id ?? '', c.workspace_id);
+    }
+  }
+  const ids = (await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as Array<string | null>;
+  items.forEach(({ event }, i) => {
+    if (ids[i]) metrics.eventsPublished.inc({ type: event.type });
+  });
+  return items.map((_, i) => ids[i] ?? null);
 }
 
 /** Appends events in one round trip; returns their ids in order. */
 export async function publishEvents(redis: Redis, stream: EventStream, events: ChatEvent[]): Promise<string[]> {
-  if (events.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const event of events) {
-    pipeline.xadd(stream.key, 'MAXLEN', '~', stream.maxLen, '*', 'e', JSON.stringify(event));
-  }
-  const results = await pipeline.exec();
-  const ids = (results ?? []).map(([err, id]) => {
-    if (err) throw err;
-    return id as string;
-  });
-  for (const event of events) metrics.eventsPublished.inc({ type: event.type });
-  return ids;
+  return (await publish(redis, stream, events.map((event) => ({ event })))) as string[];
+}
+
+/** Appends outbox events in one round trip, skipping those already published; null for those. */
+export function publishOutboxEntries(redis: Redis, stream: EventStream, entries: OutboxEntry[]): Promise<Array<string | null>> {
+  return publish(redis, stream, entries);
+}
+
+/** Forgets outbox ids whose rows are gone (deleted after publishing), so the set stays small. */
+export async function forgetPublished(redis: Redis, stream: EventStream, outboxIds: string[]): Promise<void> {
+  if (outboxIds.length) await redis.zrem(publishedKey(stream), ...outboxIds);
 }
 
 export function parseStreamEntry(id: string, fields: string[]): EventEnvelope | null {

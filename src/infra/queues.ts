@@ -22,12 +22,16 @@ export interface EditMessageJob {
   chat_id: string;
   content: string;
   edited_at: string;
+  /** Who asked (the sender); re-checked by the worker. Absent in jobs queued before it existed. */
+  actor_id?: string;
 }
 export interface DeleteMessageJob {
   kind: 'delete';
   id: string;
   chat_id: string;
   deleted_at: string;
+  /** Who asked (the sender or an admin); re-checked by the worker. Absent in jobs queued before it existed. */
+  actor_id?: string;
 }
 export type PersistJob = CreateMessageJob | EditMessageJob | DeleteMessageJob;
 

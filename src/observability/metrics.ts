@@ -54,6 +54,7 @@ export const metrics = {
   messagesPersisted: make.counter('fechatter_messages_persisted_total', 'Messages written to Postgres'),
   persistBatchSize: make.histogram('fechatter_persist_batch_size', 'Jobs per persisting transaction', [], [1, 2, 5, 10, 25, 50, 100, 250, 500]),
   eventsPublished: make.counter('fechatter_events_published_total', 'Events appended to the event stream', ['type']),
+  outboxRelayed: make.counter('fechatter_outbox_relayed_total', 'Outbox events published by the relay (left behind by a crash or an outage)'),
   eventsDelivered: make.counter('fechatter_events_delivered_total', 'Events written to client connections', ['transport']),
   deliveryLatency: make.histogram('fechatter_delivery_latency_seconds', 'From message accepted to written to a socket', ['transport'], latencyBuckets),
   connections: make.gauge('fechatter_connections', 'Open real-time connections', ['transport']),

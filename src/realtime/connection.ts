@@ -8,13 +8,16 @@
 //      so every event the reader dispatches from now on is buffered in `pending`;
 //   2. load membership from Postgres (a snapshot taken *after* registration, so any membership
 //      event missing from it is in `pending` and is applied on top: the last event wins);
-//   3. with a last event id, replay the stream after it with XRANGE (replay.ts);
+//   3. with a last event id, rewind the membership to what it was at that id (from the user's
+//      membership log) and replay the stream after it with XRANGE (replay.ts), so the replay
+//      holds exactly the events of chats and workspaces the user belonged to at each event;
 //   4. flush `pending`, skipping ids <= cursor (already replayed), and go live.
-import { compareEventIds } from '../infra/events.js';
+import type { Role } from '../domain/access.js';
+import { compareEventIds, type MembershipChange } from '../infra/events.js';
 import type { Delivery } from './delivery.js';
 import type { Membership } from './membership.js';
 
-export type EndReason = 'shutdown' | 'token_expired' | 'slow_consumer' | 'error';
+export type EndReason = 'shutdown' | 'token_expired' | 'session_revoked' | 'slow_consumer' | 'error';
 
 export interface Transport {
   readonly kind: 'ws' | 'sse';
@@ -32,6 +35,7 @@ export interface ConnectionIndex {
   indexChat(conn: Connection, chatId: string): void;
   unindexChat(conn: Connection, chatId: string): void;
   indexWorkspace(conn: Connection, workspaceId: string): void;
+  unindexWorkspace(conn: Connection, workspaceId: string): void;
   live(conn: Connection): void;
   remove(conn: Connection): void;
 }
@@ -41,8 +45,10 @@ const MAX_PENDING = 10_000;
 
 export class Connection {
   state: 'starting' | 'live' | 'closed' = 'starting';
+  /** chat id -> workspace id */
   readonly chats = new Map<string, string>();
-  readonly workspaces = new Set<string>();
+  /** workspace id -> the user's role there */
+  readonly workspaces = new Map<string, Role>();
   /** Id of the last event considered (sent or filtered out); nothing at or below it is sent again. */
   cursor: string | null = null;
   private pending: Delivery[] = [];
@@ -56,6 +62,8 @@ export class Connection {
 
   constructor(
     readonly userId: string,
+    /** The session of the token that opened it (sessions.ts): revoking it ends the connection. */
+    readonly sessionId: string,
     readonly transport: Transport,
     private readonly index: ConnectionIndex,
     private readonly sendBufferBytes: number,
@@ -70,7 +78,29 @@ export class Connection {
 
   setMembership(membership: Membership): void {
     for (const [chatId, workspaceId] of membership.chats) this.join(chatId, workspaceId);
-    for (const workspaceId of membership.workspaces) this.addWorkspace(workspaceId);
+    for (const [workspaceId, role] of membership.workspaces) this.addWorkspace(workspaceId, role);
+  }
+
+  /**
+   * Step 3 of start-up, before a replay: turns the loaded (current) membership into the one the
+   * user had at the resume cursor, given every membership change of the user after it, oldest
+   * first. The first change of a chat or workspace says what it was before: a join means "not a
+   * member yet", a leave means "still a member". (A workspace left after the cursor comes back
+   * with the least role, guest, for the replay.)
+   */
+  rewindMembership(changes: MembershipChange[]): void {
+    const seen = new Set<string>();
+    for (const c of changes) {
+      const key = c.chat_id ?? `workspace:${c.workspace_id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (c.chat_id !== null) {
+        if (c.kind === 'join') this.leave(c.chat_id);
+        else this.join(c.chat_id, c.workspace_id);
+      } else if (c.kind === 'join') {
+        if (this.workspaces.delete(c.workspace_id)) this.index.unindexWorkspace(this, c.workspace_id);
+      } else if (!this.workspaces.has(c.workspace_id)) this.addWorkspace(c.workspace_id, 'guest');
+    }
   }
 
   /** From the hub: buffer while starting, otherwise process right away. */
@@ -93,23 +123,39 @@ export class Connection {
     if ((dedupe || this.behindReplay) && this.cursor !== null && compareEventIds(e.id, this.cursor) <= 0) return;
     if (!dedupe) this.behindReplay = false;
     this.cursor = e.id;
-    const data = e.data as { user_id?: unknown; member_ids?: unknown };
+    const data = e.data as { user_id?: unknown; member_ids?: unknown; role?: Role };
     const aboutMe = data.user_id !== undefined && String(data.user_id) === this.userId;
-    if (e.chat_id !== null && e.workspace_id !== null) {
-      if (e.type === 'chat.member_joined' && aboutMe) this.join(e.chat_id, e.workspace_id);
-      else if (e.type === 'chat.created' && Array.isArray(data.member_ids) && data.member_ids.some((m) => String(m) === this.userId)) {
-        this.join(e.chat_id, e.workspace_id);
+    const workspaceId = e.workspace_id;
+    if (workspaceId !== null) {
+      if (e.chat_id !== null && e.type === 'chat.member_joined' && aboutMe) this.join(e.chat_id, workspaceId);
+      else if (e.chat_id !== null && e.type === 'chat.created' && Array.isArray(data.member_ids) && data.member_ids.some((m) => String(m) === this.userId)) {
+        this.join(e.chat_id, workspaceId);
+      } else if ((e.type === 'workspace.member_joined' || e.type === 'workspace.member_updated') && aboutMe && data.role) {
+        this.addWorkspace(workspaceId, data.role);
       }
     }
     // The typist's own tabs already know they are typing.
     if (e.type === 'typing' && aboutMe) return;
-    const allowed = e.chat_id !== null ? this.chats.has(e.chat_id) : e.workspace_id !== null && this.workspaces.has(e.workspace_id);
-    if (allowed) {
+    if (this.allowed(e.type, workspaceId, e.chat_id, aboutMe)) {
       this.transport.send(d);
       this.onDelivered(this, d);
       if (!dedupe && this.transport.bufferedBytes() > this.sendBufferBytes) this.end('slow_consumer');
     }
-    if (e.type === 'chat.member_left' && aboutMe && e.chat_id !== null) this.leave(e.chat_id);
+    if (aboutMe && e.type === 'chat.member_left' && e.chat_id !== null) this.leave(e.chat_id);
+    if (aboutMe && e.type === 'workspace.member_left' && workspaceId !== null) this.leaveWorkspace(workspaceId);
+  }
+
+  /**
+   * Chat events go to the chat's members, workspace events to the workspace's members; the
+   * member list events not to guests (who see only people they share a chat with), except
+   * those about the guest themself.
+   */
+  private allowed(type: Delivery['envelope']['type'], workspaceId: string | null, chatId: string | null, aboutMe: boolean): boolean {
+    if (chatId !== null) return this.chats.has(chatId);
+    if (workspaceId === null) return false;
+    const role = this.workspaces.get(workspaceId);
+    if (role === undefined) return false;
+    return role !== 'guest' || aboutMe || !type.startsWith('workspace.member_');
   }
 
   /** Sends something outside the stream (resync_required) and moves the cursor to its id. */
@@ -159,17 +205,22 @@ export class Connection {
       this.chats.set(chatId, workspaceId);
       this.index.indexChat(this, chatId);
     }
-    this.addWorkspace(workspaceId);
+    // A chat's members belong to its workspace; the role arrives with the workspace's own events.
+    if (!this.workspaces.has(workspaceId)) this.addWorkspace(workspaceId, 'guest');
   }
 
   private leave(chatId: string): void {
     if (this.chats.delete(chatId)) this.index.unindexChat(this, chatId);
   }
 
-  private addWorkspace(workspaceId: string): void {
-    if (!this.workspaces.has(workspaceId)) {
-      this.workspaces.add(workspaceId);
-      this.index.indexWorkspace(this, workspaceId);
-    }
+  private addWorkspace(workspaceId: string, role: Role): void {
+    if (!this.workspaces.has(workspaceId)) this.index.indexWorkspace(this, workspaceId);
+    this.workspaces.set(workspaceId, role);
+  }
+
+  /** Removed from a workspace: nothing of it (its chats, its presence) reaches this connection any more. */
+  private leaveWorkspace(workspaceId: string): void {
+    for (const [chatId, chatWorkspace] of this.chats) if (chatWorkspace === workspaceId) this.leave(chatId);
+    if (this.workspaces.delete(workspaceId)) this.index.unindexWorkspace(this, workspaceId);
   }
 }

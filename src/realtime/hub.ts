@@ -2,6 +2,7 @@
 // and for membership events about a user), chat -> connections, workspace -> connections.
 // dispatch() routes each stream event only to the connections that may want it; the
 // connection itself makes the final decision (connection.ts).
+import { membershipChanges, type EventEnvelope } from '../infra/events.js';
 import type { Connection, ConnectionIndex } from './connection.js';
 import type { Delivery } from './delivery.js';
 
@@ -66,7 +67,7 @@ export class Hub implements ConnectionIndex {
     this.starting.delete(conn);
     removeFrom(this.byUser, conn.userId, conn);
     for (const chatId of conn.chats.keys()) removeFrom(this.byChat, chatId, conn);
-    for (const workspaceId of conn.workspaces) removeFrom(this.byWorkspace, workspaceId, conn);
+    for (const workspaceId of conn.workspaces.keys()) removeFrom(this.byWorkspace, workspaceId, conn);
     this.events.closed(conn);
   }
 
@@ -86,12 +87,14 @@ export class Hub implements ConnectionIndex {
     if (this.all.has(conn)) addTo(this.byWorkspace, workspaceId, conn);
   }
 
+  unindexWorkspace(conn: Connection, workspaceId: string): void {
+    removeFrom(this.byWorkspace, workspaceId, conn);
+  }
+
   dispatch(d: Delivery): void {
     const e = d.envelope;
-    // Users a membership event adds to the chat: their connections are not in byChat yet.
-    let joining: string[] = [];
-    if (e.type === 'chat.member_joined' && e.data.user_id !== undefined) joining = [String(e.data.user_id)];
-    else if (e.type === 'chat.created' && Array.isArray(e.data.member_ids)) joining = e.data.member_ids.map(String);
+    // Users a membership event adds to the chat or workspace: their connections are not indexed there yet.
+    const joining = e.type === 'resync_required' || e.workspace_id === null ? [] : membershipChanges(e as EventEnvelope).filter((c) => c.kind === 'join').map((c) => c.user_id);
     const audience = e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
 
     if (joining.length === 0 && this.starting.size === 0) {
@@ -108,7 +111,7 @@ export class Hub implements ConnectionIndex {
     };
     for (const conn of this.starting) visit(conn);
     for (const userId of joining) for (const conn of [...(this.byUser.get(userId) ?? [])]) visit(conn);
-    const current = e.chat_id !== null ? this.byChat.get(e.chat_id) : audience;
+    const current = e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
     if (current) for (const conn of [...current]) visit(conn);
   }
 

@@ -9,9 +9,11 @@ import type { Context } from 'koa';
 import { requestContext } from '../api/middleware.js';
 import { bearerToken, mountRoutes } from '../api/route.js';
 import { opsRoutes } from '../api/routes/ops.js';
+import { koaApp } from '../api/security.js';
 import type { Deps } from '../deps.js';
 import { NotFoundError } from '../domain/errors.js';
-import { verifyAccessToken, type AuthUser } from '../domain/tokens.js';
+import { authenticate } from '../domain/sessions.js';
+import type { AuthUser } from '../domain/tokens.js';
 import { startTyping } from '../domain/typing.js';
 import type { Check } from '../observability/health.js';
 import { metrics } from '../observability/metrics.js';
@@ -21,6 +23,7 @@ import { Hub } from './hub.js';
 import { trackPresence } from './presence.js';
 import { loadMembership } from './membership.js';
 import { replay } from './replay.js';
+import { startSessionSweeper } from './sessions.js';
 import { sseRouter } from './sse.js';
 import { startStreamReader, startTrimmer } from './stream-reader.js';
 import { attachWebSocket, type WsHandle } from './ws.js';
@@ -59,13 +62,26 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
     if (typeof acceptedAt === 'number') metrics.deliveryLatency.observe({ transport }, (Date.now() - acceptedAt) / 1000);
   };
 
+  // One replay at a time per user on this process: with the per-user connection limits this
+  // bounds what reconnect storms of one user can cost (a replay may read much of the stream).
+  const replays = new Map<string, Promise<void>>();
+  const replayInTurn = (conn: Connection, lastEventId: string): Promise<void> => {
+    const turn = (replays.get(conn.userId) ?? Promise.resolve()).then(() => (conn.state === 'starting' ? replay(deps.redis, deps.stream, conn, lastEventId) : undefined));
+    const settled = turn.catch(() => {});
+    replays.set(conn.userId, settled);
+    void settled.then(() => {
+      if (replays.get(conn.userId) === settled) replays.delete(conn.userId);
+    });
+    return turn;
+  };
+
   /** Steps 2-4 of a connection's start-up (step 1, registration, is done by open()). */
   const start = async (conn: Connection, lastEventId: string | undefined) => {
     try {
       const membership = await loadMembership(deps.db, conn.userId);
       if (conn.state !== 'starting') return;
       conn.setMembership(membership);
-      if (lastEventId !== undefined) await replay(deps.redis, deps.stream.key, conn, lastEventId);
+      if (lastEventId !== undefined) await replayInTurn(conn, lastEventId);
       conn.goLive();
     } catch (err) {
       log.warn({ err: (err as Error).message, user_id: conn.userId }, 'starting a real-time connection failed');
@@ -75,7 +91,7 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
 
   /** Precondition: hub.canAccept(user.id) was checked in this same tick. */
   const open = (user: AuthUser, transport: Transport, lastEventId: string | undefined) => {
-    const conn = new Connection(user.id, transport, hub, config.SEND_BUFFER_BYTES, user.exp, onDelivered);
+    const conn = new Connection(user.id, user.sessionId, transport, hub, config.SEND_BUFFER_BYTES, user.exp, onDelivered);
     hub.add(conn);
     void start(conn, lastEventId);
     return conn;
@@ -90,9 +106,12 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
   const stopTrimmer = startTrimmer(deps.redis, deps.stream.key, config.EVENT_STREAM_MAX_AGE_SECONDS, log);
   const heartbeat = setInterval(() => hub.heartbeat(), config.HEARTBEAT_SECONDS * 1000);
   heartbeat.unref();
+  const stopSessionSweeper = startSessionSweeper(deps, () => hub.connections(), log);
 
   const canAccept = (userId: string) => hub.canAccept(userId);
-  const router = sseRouter({ tokens: deps.tokens, canAccept, open });
+  // Connection attempts are limited per user: each one may load membership and replay the stream.
+  const spendConnect = (userId: string) => deps.limits.consume('connect', userId);
+  const router = sseRouter({ authenticate: (token) => authenticate(deps, token), spendConnect, canAccept, open });
   let ws: WsHandle | undefined;
   let httpServer: http.Server | undefined;
   /** Set when this process serves real-time only (the fanout role), not the API as well. */
@@ -102,10 +121,10 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
     router,
     app(checks) {
       standalone = true;
-      const app = new Koa({ proxy: true });
+      const app = koaApp(config);
       const ops = new Router();
       mountRoutes(ops, opsRoutes(checks, config.METRICS_TOKEN), {
-        authenticate: async (ctx) => verifyAccessToken(deps.tokens, bearerToken(ctx, false)),
+        authenticate: async (ctx) => authenticate(deps, bearerToken(ctx, false)),
         bodyLimit: config.BODY_LIMIT_BYTES,
       });
       app.use(requestContext(log));
@@ -120,22 +139,30 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
       httpServer = server;
       ws = attachWebSocket(server, {
         maxPayload: config.WS_MAX_PAYLOAD_BYTES,
+        sendBufferBytes: config.SEND_BUFFER_BYTES,
+        frameRatePerSecond: config.WS_FRAME_RATE_PER_SECOND,
         log,
-        authenticate: (req) => {
+        authenticate: async (req) => {
           const url = new URL(req.url ?? '/', 'http://localhost');
           const ctx = {
             get: (name: string) => String(req.headers[name.toLowerCase()] ?? ''),
             query: Object.fromEntries(url.searchParams),
           } as unknown as Pick<Context, 'get' | 'query'>;
-          return verifyAccessToken(deps.tokens, bearerToken(ctx, true));
+          return authenticate(deps, bearerToken(ctx, true));
         },
+        spendConnect,
         canAccept,
         open,
-        onTyping: (userId, chatId) => startTyping(deps, userId, chatId),
+        // The same per-user limit as POST /chats/:cid/typing.
+        onTyping: async (userId, chatId) => {
+          await deps.limits.consume('typing', userId);
+          return startTyping(deps, userId, chatId);
+        },
       });
     },
     async close() {
       clearInterval(heartbeat);
+      stopSessionSweeper();
       stopTrimmer();
       await reader.stop();
       ws?.close();

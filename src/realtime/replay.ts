@@ -5,8 +5,12 @@
 // was trimmed (entries-added > length) a cursor is safe only at or after the first entry
 // left. (Conservative: a cursor equal to the last trimmed id also resyncs.) XDEL, which we never
 // use, is covered by `max-deleted-entry-id`.
+//
+// Before replaying, the connection's membership is rewound to the cursor with the user's
+// membership log (src/infra/events.ts), so the replay holds no event of a chat or workspace from
+// before the user joined it or after they left it. A log trimmed past the cursor resyncs too.
 import type { Redis } from 'ioredis';
-import { compareEventIds, isEventId, parseStreamEntry } from '../infra/events.js';
+import { compareEventIds, isEventId, membershipLogKey, parseStreamEntry, type EventStream, type MembershipChange } from '../infra/events.js';
 import type { Connection } from './connection.js';
 import { delivery, resyncRequired } from './delivery.js';
 
@@ -33,9 +37,13 @@ function parseInfo(raw: unknown): StreamInfo {
   };
 }
 
-/** Whether every entry after `cursor` is still in the stream. */
-function replayable(cursor: string, info: StreamInfo): boolean {
-  if (compareEventIds(cursor, info.lastGeneratedId) > 0) return false; // from another stream's history
+/**
+ * Whether every entry after `cursor` is still in the stream. A cursor past the stream's last id
+ * is from another stream's history, except for a membership log (`sparse`), which only holds
+ * some of the event stream's ids.
+ */
+function replayable(cursor: string, info: StreamInfo, sparse = false): boolean {
+  if (!sparse && compareEventIds(cursor, info.lastGeneratedId) > 0) return false;
   if (compareEventIds(cursor, info.maxDeletedId) < 0) return false;
   if (info.entriesAdded <= info.length) return true; // nothing trimmed yet
   return info.firstId !== null ? compareEventIds(cursor, info.firstId) >= 0 : cursor === info.lastGeneratedId;
@@ -45,13 +53,41 @@ function expiresAt(value: unknown): number {
   return typeof value === 'number' ? value : Date.parse(String(value));
 }
 
+/** A user's membership log holds at most ~1000 entries (src/infra/events.ts). */
+const LOG_PAGE = 2000;
+
+/** The user's membership changes after `cursor`, oldest first; null if the log no longer reaches back to it. */
+async function membershipSince(redis: Redis, stream: EventStream, userId: string, cursor: string): Promise<MembershipChange[] | null> {
+  const key = membershipLogKey(stream, userId);
+  const [[, entries], [infoErr, rawInfo]] = (await redis.multi().xrange(key, `(${cursor}`, '+', 'COUNT', LOG_PAGE).xinfo('STREAM', key).exec()) as [
+    [Error | null, [string, string[]][]],
+    [Error | null, unknown],
+  ];
+  // No log: no change within twice the stream's age window, so none after a replayable cursor.
+  if (infoErr) return [];
+  if (!replayable(cursor, parseInfo(rawInfo), true) || entries.length >= LOG_PAGE) return null;
+  return entries.map(([id, fields]) => {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    return { id, user_id: userId, kind: f.k === 'leave' ? 'leave' : 'join', workspace_id: f.w, chat_id: f.c || null };
+  });
+}
+
 /**
  * Sends the events after `lastEventId` that the connection may see, in order, or a
  * `resync_required` frame (then continues from the stream's end). Precondition: the connection
  * is registered with the hub and its membership is loaded (connection.ts, steps 1-2).
  */
-export async function replay(redis: Redis, streamKey: string, conn: Connection, lastEventId: string): Promise<void> {
+export async function replay(redis: Redis, stream: EventStream, conn: Connection, lastEventId: string): Promise<void> {
+  const streamKey = stream.key;
   let cursor = isEventId(lastEventId) ? lastEventId : null;
+  if (cursor !== null) {
+    const changes = await membershipSince(redis, stream, conn.userId, cursor);
+    if (conn.state !== 'starting') return;
+    // Not rewindable: resync below, which keeps the current membership.
+    if (changes === null) cursor = null;
+    else conn.rewindMembership(changes);
+  }
   let resynced = false;
   for (;;) {
     const results = await redis

@@ -6,19 +6,24 @@ import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import { bearerToken } from '../api/route.js';
 import { RateLimitedError } from '../domain/errors.js';
-import { verifyAccessToken, type AuthUser, type TokenConfig } from '../domain/tokens.js';
+import type { AuthUser } from '../domain/tokens.js';
 import type { Connection, EndReason, Transport } from './connection.js';
 import { sseOf, type Delivery } from './delivery.js';
 
 export const SSE_PATH = '/api/v1/events';
 
 export interface SseOptions {
-  tokens: TokenConfig;
+  /** The token's user if the token is valid and its session active; throws UnauthenticatedError otherwise. */
+  authenticate(token: string): Promise<AuthUser>;
+  /** Spends one of the user's connection attempts; throws RateLimitedError (429) when none are left. */
+  spendConnect(userId: string): Promise<void>;
   canAccept(userId: string): boolean;
   open(user: AuthUser, transport: Transport, lastEventId: string | undefined): Connection;
 }
 
-const TOKEN_EXPIRED = `event: error\ndata: ${JSON.stringify({ type: 'error', error: { code: 'unauthenticated', message: 'token expired' } })}\n\n`;
+const errorEvent = (message: string) => `event: error\ndata: ${JSON.stringify({ type: 'error', error: { code: 'unauthenticated', message } })}\n\n`;
+const TOKEN_EXPIRED = errorEvent('token expired');
+const SESSION_REVOKED = errorEvent('session revoked');
 
 class SseTransport implements Transport {
   readonly kind = 'sse';
@@ -40,6 +45,7 @@ class SseTransport implements Transport {
 
   end(reason: EndReason): void {
     if (reason === 'token_expired') this.res.end(TOKEN_EXPIRED);
+    else if (reason === 'session_revoked') this.res.end(SESSION_REVOKED);
     else if (reason === 'shutdown') this.res.end();
     else this.res.destroy();
   }
@@ -47,8 +53,10 @@ class SseTransport implements Transport {
 
 export function sseRouter(options: SseOptions): Router {
   const router = new Router();
-  router.get(SSE_PATH, (ctx) => {
-    const user = verifyAccessToken(options.tokens, bearerToken(ctx, true));
+  router.get(SSE_PATH, async (ctx) => {
+    const user = await options.authenticate(bearerToken(ctx, true));
+    await options.spendConnect(user.id);
+    // From here to open() in one tick, so the connection limit cannot be raced.
     if (!options.canAccept(user.id)) {
       const err = new RateLimitedError(5);
       err.message = 'Too many open connections for this user.';

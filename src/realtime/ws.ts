@@ -1,14 +1,18 @@
 // WebSocket transport: GET /api/v1/ws?access_token=...&last_event_id=... on the same
 // http.Server as the app (koa-websocket's server, fed our ws options). The handshake is
-// refused with 401 for a missing/bad token and 429 past the per-user connection limit, inside
-// verifyClient, synchronously, so the hub registration that follows cannot race the check.
+// refused with 401 for a missing/bad token or an ended session, 429 past the per-user connection-attempt limit and
+// 429 past the per-user connection limit, inside verifyClient; the connection limit is checked in
+// the same tick as the hub registration that follows, so the two cannot race.
+//
+// Client frames have limits too: a per-connection frame budget, the REST twin's rate limit for
+// typing, and replies (pong, error frames) that obey the send buffer like events do.
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import Koa from 'koa';
 import type { ServerOptions, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { zodDetails, id } from '../api/route.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, RateLimitedError, ValidationError } from '../domain/errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, EndReason, Transport } from './connection.js';
@@ -31,12 +35,18 @@ const websockify = createRequire(import.meta.url)('koa-websocket') as (app: Koa)
 
 export interface WsOptions {
   maxPayload: number;
+  /** SEND_BUFFER_BYTES: a reply due while more than this is buffered ends the connection. */
+  sendBufferBytes: number;
+  /** WS_FRAME_RATE_PER_SECOND: the client frames each connection may send (bursts of twice that). */
+  frameRatePerSecond: number;
   log: Logger;
-  /** Verifies the token from `access_token` or the Authorization header; throws when bad. */
-  authenticate(req: http.IncomingMessage): AuthUser;
+  /** Verifies the token from `access_token` or the Authorization header, and its session; rejects when bad. */
+  authenticate(req: http.IncomingMessage): Promise<AuthUser>;
+  /** Spends one of the user's connection attempts; throws RateLimitedError when none are left. */
+  spendConnect(userId: string): Promise<void>;
   canAccept(userId: string): boolean;
   open(user: AuthUser, transport: Transport, lastEventId: string | undefined): Connection;
-  /** What a `{"type":"typing"}` frame does; throws NotFoundError for non-members (sent back as an error frame). */
+  /** What a `{"type":"typing"}` frame does; its AppErrors (not_found, rate_limited) are sent back as error frames. */
   onTyping: (userId: string, chatId: string) => Promise<unknown>;
 }
 
@@ -75,29 +85,76 @@ class WsTransport implements Transport {
   end(reason: EndReason): void {
     if (reason === 'shutdown') this.ws.close(1001, 'server shutting down');
     else if (reason === 'token_expired') this.ws.close(4001, 'token expired');
+    // 4001 too: either way the client needs a new token (and a revoked session cannot get one).
+    else if (reason === 'session_revoked') this.ws.close(4001, 'session revoked');
     // A slow consumer cannot take a close frame either; it resumes from its last event id.
     else this.ws.terminate();
   }
 }
 
-function sendError(ws: WebSocket, code: string, message: string, details: unknown[] = []): void {
-  ws.send(JSON.stringify({ type: 'error', error: { code, message, details } }));
+/** Refused frames beyond this debt (seconds of refill, i.e. five bursts) are a flood: close 1008. */
+const FLOOD_DEBT_SECONDS = 10;
+
+/**
+ * A token bucket of `rate` frames a second holding up to two seconds' worth. Refused frames
+ * spend too (they cost a reply), so a client that keeps sending runs into debt instead of
+ * getting a frame through now and then. Returns 0 when the frame may pass, else the seconds
+ * until one would.
+ */
+function frameBudget(rate: number): () => number {
+  const burst = 2 * rate;
+  let tokens = burst;
+  let at = Date.now();
+  return () => {
+    const now = Date.now();
+    tokens = Math.min(burst, tokens + ((now - at) / 1000) * rate) - 1;
+    at = now;
+    return tokens >= 0 ? 0 : (1 - tokens) / rate;
+  };
+}
+
+interface Client {
+  ws: WebSocket;
+  conn: Connection;
+  spend: () => number;
+}
+
+/**
+ * Replies obey the send buffer like events do: over SEND_BUFFER_BYTES the client is not reading,
+ * so it is ended as a slow consumer (connection.ts) rather than the reply dropped, which would
+ * leave the buffer held until the next event ends it anyway. It resumes from its last event id.
+ */
+function reply(options: WsOptions, client: Client, text: string): void {
+  if (client.ws.bufferedAmount > options.sendBufferBytes) return client.conn.end('slow_consumer');
+  client.ws.send(text);
+}
+
+function sendError(options: WsOptions, client: Client, err: AppError): void {
+  const error = { code: err.code, message: err.message, details: err.details };
+  const retryAfter = err instanceof RateLimitedError ? { retry_after: err.retryAfterSeconds } : {};
+  reply(options, client, JSON.stringify({ type: 'error', error: { ...error, ...retryAfter } }));
 }
 
 /** Client frames: ping and typing. Anything else gets an error frame; the connection stays. */
-function onFrame(options: WsOptions, ws: WebSocket, conn: Connection, raw: Buffer, isBinary: boolean): void {
-  if (isBinary) return sendError(ws, 'validation_failed', 'Frames must be JSON text.');
+function onFrame(options: WsOptions, client: Client, raw: Buffer, isBinary: boolean): void {
+  const { ws, conn } = client;
+  if (ws.readyState !== ws.OPEN) return;
+  // Every frame spends, valid or not, before any parsing.
+  const wait = client.spend();
+  if (wait > FLOOD_DEBT_SECONDS) return ws.close(1008, 'too many frames');
+  if (wait > 0) return sendError(options, client, new RateLimitedError(Math.ceil(wait)));
+  if (isBinary) return sendError(options, client, new ValidationError('Frames must be JSON text.'));
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
   } catch {
-    return sendError(ws, 'validation_failed', 'The frame is not valid JSON.');
+    return sendError(options, client, new ValidationError('The frame is not valid JSON.'));
   }
   const frame = frameSchema.safeParse(value);
-  if (!frame.success) return sendError(ws, 'validation_failed', 'Unknown or malformed frame.', zodDetails(frame.error));
-  if (frame.data.type === 'ping') return void ws.send(PONG);
+  if (!frame.success) return sendError(options, client, new ValidationError('Unknown or malformed frame.', zodDetails(frame.error)));
+  if (frame.data.type === 'ping') return reply(options, client, PONG);
   options.onTyping(conn.userId, frame.data.chat_id).catch((err: unknown) => {
-    if (err instanceof AppError) sendError(ws, err.code, err.message);
+    if (err instanceof AppError) sendError(options, client, err);
     else options.log.warn({ err }, 'typing frame failed');
   });
 }
@@ -110,6 +167,21 @@ export interface WsHandle {
 export function attachWebSocket(httpServer: http.Server, options: WsOptions): WsHandle {
   const app = websockify(new Koa());
   const verified = new WeakMap<http.IncomingMessage, AuthUser>();
+  type Done = (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void;
+
+  /** After authentication: spend a connection attempt, then check the connection limit and register in one tick. */
+  const admit = async (req: http.IncomingMessage, user: AuthUser, done: Done) => {
+    try {
+      await options.spendConnect(user.id);
+    } catch (err) {
+      if (err instanceof RateLimitedError) return done(false, 429, 'Too Many Requests', { 'Retry-After': String(err.retryAfterSeconds) });
+      options.log.warn({ err }, 'checking the connection-attempt limit failed');
+      return done(false, 503, 'Service Unavailable');
+    }
+    if (!options.canAccept(user.id)) return done(false, 429, 'Too Many Connections', { 'Retry-After': '5' });
+    verified.set(req, user);
+    done(true);
+  };
 
   app.ws.use((ctx) => {
     const ws = ctx.websocket;
@@ -118,11 +190,12 @@ export function attachWebSocket(httpServer: http.Server, options: WsOptions): Ws
     const transport = new WsTransport(ws);
     const lastEventId = (typeof ctx.query.last_event_id === 'string' && ctx.query.last_event_id) || ctx.get('last-event-id') || undefined;
     const conn = options.open(user, transport, lastEventId);
+    const client: Client = { ws, conn, spend: frameBudget(options.frameRatePerSecond) };
     ws.on('close', () => conn.closed());
     ws.on('error', () => conn.closed());
     ws.on('message', (raw: Buffer, isBinary: boolean) => {
       try {
-        onFrame(options, ws, conn, raw, isBinary);
+        onFrame(options, client, raw, isBinary);
       } catch (err) {
         options.log.warn({ err }, 'handling a client frame failed');
       }
@@ -135,19 +208,18 @@ export function attachWebSocket(httpServer: http.Server, options: WsOptions): Ws
     path: WS_PATH,
     // Larger frames close the connection with 1009 (ws reads a frame whole before we see it).
     maxPayload: options.maxPayload,
-    verifyClient: (info: { req: http.IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void) => {
-      let user: AuthUser;
-      try {
-        user = options.authenticate(info.req);
-      } catch {
-        return done(false, 401, 'Unauthorized');
-      }
-      if (!options.canAccept(user.id)) return done(false, 429, 'Too Many Connections', { 'Retry-After': '5' });
-      verified.set(info.req, user);
-      done(true);
+    verifyClient: (info: { req: http.IncomingMessage }, done: Done) => {
+      options.authenticate(info.req).then(
+        (user) => admit(info.req, user, done),
+        // A bad token or ended session is 401; failing to look the session up is not the client's fault.
+        (err: unknown) => (err instanceof AppError && err.status === 401 ? done(false, 401, 'Unauthorized') : done(false, 503, 'Service Unavailable')),
+      );
     },
   });
   const server = app.ws.server!;
+  // ws re-emits the http.Server's errors (EADDRINUSE...) here; listen() in src/roles.ts reports
+  // them. Unhandled, this event would crash the process before that.
+  server.on('error', () => {});
   return {
     server,
     close: () => server.close(),

@@ -54,6 +54,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     RATE_LIMIT_WRITE_PER_MINUTE: '100000',
     RATE_LIMIT_SEARCH_PER_MINUTE: '100000',
     RATE_LIMIT_TYPING_PER_MINUTE: '100000',
+    RATE_LIMIT_CONNECT_PER_MINUTE: '100000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
     ...overrides,
   };

@@ -1,5 +1,7 @@
 // Named fixture users, workspaces and chats written straight to the test database, for tests of
-// parts that should not depend on the signup/workspace API. Tokens are real access tokens.
+// parts that should not depend on the signup/workspace API. Tokens are real access tokens of a
+// real session (a refresh-token row, as a login makes).
+import { randomUUID } from 'node:crypto';
 import type { Deps } from '../../src/deps.js';
 import type { ChatType, Role } from '../../src/domain/access.js';
 import { v7 as uuidv7 } from 'uuid';
@@ -10,6 +12,8 @@ export interface FixtureUser {
   email: string;
   display_name: string;
   token: string;
+  /** The session `token` belongs to (refresh_tokens.family_id). */
+  sessionId: string;
 }
 
 export async function fixtureUser(deps: Deps, name: string): Promise<FixtureUser> {
@@ -17,7 +21,10 @@ export async function fixtureUser(deps: Deps, name: string): Promise<FixtureUser
   const [row] = await deps.db('users')
     .insert({ email, display_name: name, password_hash: 'fixture: no password login' })
     .returning(['id']);
-  return { id: String(row.id), email, display_name: name, token: signAccessToken(deps.tokens, String(row.id)) };
+  const id = String(row.id);
+  const sessionId = randomUUID();
+  await deps.db('refresh_tokens').insert({ user_id: id, family_id: sessionId, token_hash: randomUUID(), expires_at: new Date(Date.now() + 86_400_000) });
+  return { id, email, display_name: name, token: signAccessToken(deps.tokens, id, sessionId), sessionId };
 }
 
 export async function fixtureWorkspace(deps: Deps, owner: FixtureUser, members: Array<[FixtureUser, Role]> = []): Promise<string> {

@@ -113,8 +113,11 @@ describe('signup and login', () => {
 
 describe('access tokens', () => {
   let userId: string;
+  let sid: string;
   beforeAll(async () => {
-    userId = (await signup('tok')).user.id;
+    const session = await signup('tok');
+    userId = session.user.id;
+    sid = (jwt.decode(session.access_token) as jwt.JwtPayload).sid;
   });
   const me = (token: string) => request('GET', '/api/v1/me', { token });
   const claims = { iss: 'fechatter', aud: 'fechatter-api', sub: '' };
@@ -122,12 +125,12 @@ describe('access tokens', () => {
   it('refuses missing, forged, alg-none, expired and wrong-audience tokens (401)', async () => {
     const sub = userId;
     const tokens = {
-      forged: jwt.sign({ ...claims, sub }, 'another-secret-that-is-long-enough-0123456789'),
-      none: jwt.sign({ ...claims, sub }, '', { algorithm: 'none' }),
-      expired: jwt.sign({ ...claims, sub, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_JWT_SECRET),
-      audience: jwt.sign({ ...claims, sub, aud: 'someone-else' }, TEST_JWT_SECRET, { expiresIn: 60 }),
-      issuer: jwt.sign({ ...claims, sub, iss: 'evil' }, TEST_JWT_SECRET, { expiresIn: 60 }),
-      hs512: jwt.sign({ ...claims, sub }, TEST_JWT_SECRET, { algorithm: 'HS512', expiresIn: 60 }),
+      forged: jwt.sign({ ...claims, sub, sid }, 'another-secret-that-is-long-enough-0123456789'),
+      none: jwt.sign({ ...claims, sub, sid }, '', { algorithm: 'none' }),
+      expired: jwt.sign({ ...claims, sub, sid, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_JWT_SECRET),
+      audience: jwt.sign({ ...claims, sub, sid, aud: 'someone-else' }, TEST_JWT_SECRET, { expiresIn: 60 }),
+      issuer: jwt.sign({ ...claims, sub, sid, iss: 'evil' }, TEST_JWT_SECRET, { expiresIn: 60 }),
+      hs512: jwt.sign({ ...claims, sub, sid }, TEST_JWT_SECRET, { algorithm: 'HS512', expiresIn: 60 }),
       garbage: 'not.a.token',
     };
     for (const [name, token] of Object.entries(tokens)) {
@@ -138,7 +141,7 @@ describe('access tokens', () => {
     expect((await request('GET', '/api/v1/me')).status).toBe(401);
     expect((await request('GET', '/api/v1/me', { headers: { authorization: 'Basic abc' } })).status).toBe(401);
     // The same claims signed properly work: the refusals above are about the token, not the user.
-    expect((await me(jwt.sign({ ...claims, sub }, TEST_JWT_SECRET, { expiresIn: 60 }))).status).toBe(200);
+    expect((await me(jwt.sign({ ...claims, sub, sid }, TEST_JWT_SECRET, { expiresIn: 60 }))).status).toBe(200);
   });
 });
 
@@ -178,12 +181,24 @@ describe('refresh tokens', () => {
     expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: session.refresh_token } })).status).toBe(401);
   });
 
-  it('logout revokes the session: its refresh token stops working (204)', async () => {
+  it('logout revokes the session: its refresh and access tokens stop working (204)', async () => {
     const session = await signup('bye');
     const res = await request('POST', '/api/v1/auth/logout', { token: session.access_token, body: { refresh_token: session.refresh_token } });
     expect(res.status).toBe(204);
     expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: session.refresh_token } })).status).toBe(401);
     expect((await request('POST', '/api/v1/auth/logout', { body: { refresh_token: session.refresh_token } })).status).toBe(401);
+    const me = await request('GET', '/api/v1/me', { token: session.access_token });
+    expect(me.status).toBe(401);
+    expect(me.body).toEqual(unauthenticated);
+  });
+
+  it('re-using a spent refresh token also ends the access tokens of that session', async () => {
+    const session = await signup('stolen');
+    const next = await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: session.refresh_token } });
+    expect((await request('GET', '/api/v1/me', { token: next.body.access_token })).status).toBe(200);
+    expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: session.refresh_token } })).status).toBe(401);
+    expect((await request('GET', '/api/v1/me', { token: next.body.access_token })).status).toBe(401);
+    expect((await request('GET', '/api/v1/me', { token: session.access_token })).status).toBe(401);
   });
 
   it("cannot log out someone else's session", async () => {
@@ -203,8 +218,9 @@ describe('PATCH /me', () => {
     expect((await request('PATCH', '/api/v1/me', { token: s.access_token, body: { email: 'x@example.com' } })).status).toBe(400);
   });
 
-  it('changes the password only with the current one, and signs out refresh tokens', async () => {
+  it('changes the password only with the current one, and signs out every other session', async () => {
     const s = await signup('pw');
+    const other = (await request('POST', '/api/v1/auth/login', { body: { email: s.email, password: s.password } })).body;
     const wrong = await request('PATCH', '/api/v1/me', { token: s.access_token, body: { password: { current: 'nope nope', new: 'brand new password' } } });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.details[0].field).toBe('password.current');
@@ -214,6 +230,10 @@ describe('PATCH /me', () => {
     expect(ok.status).toBe(200);
     expect((await request('POST', '/api/v1/auth/login', { body: { email: s.email, password: s.password } })).status).toBe(401);
     expect((await request('POST', '/api/v1/auth/login', { body: { email: s.email, password: 'brand new password' } })).status).toBe(200);
-    expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: s.refresh_token } })).status).toBe(401);
+    // The other session is over; the one that changed the password goes on.
+    expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: other.refresh_token } })).status).toBe(401);
+    expect((await request('GET', '/api/v1/me', { token: other.access_token })).status).toBe(401);
+    expect((await request('GET', '/api/v1/me', { token: s.access_token })).status).toBe(200);
+    expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: s.refresh_token } })).status).toBe(200);
   });
 });

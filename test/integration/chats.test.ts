@@ -175,7 +175,9 @@ describe('chat members', () => {
     const res = await request('POST', `/api/v1/chats/${chat.id}/members`, { token: ann.token, body: { user_ids: [bob.id, bob.id, ann.id] } });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ chat: { id: chat.id, member_count: 3 }, added_user_ids: [bob.id] });
-    expect((await eventsAfter(mark)).map((e) => [e.type, e.chat_id, e.data])).toEqual([['chat.member_joined', chat.id, { user_id: bob.id }]]);
+    expect((await eventsAfter(mark)).map((e) => [e.type, e.chat_id, e.data])).toEqual([
+      ['chat.member_joined', chat.id, { user_id: bob.id, user: { id: bob.id, email: bob.email, display_name: 'Bob', created_at: expect.any(String) } }],
+    ]);
     const outsiderAdd = await request('POST', `/api/v1/chats/${chat.id}/members`, { token: ann.token, body: { user_ids: [outsider.id] } });
     expect(outsiderAdd.status).toBe(400);
     expect(outsiderAdd.body.error.details[0].user_ids).toEqual([outsider.id]);

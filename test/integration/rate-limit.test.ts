@@ -51,6 +51,39 @@ describe('rate limits', () => {
     expect((await request('POST', '/api/v1/auth/login', { body: { email: 'nobody@example.com', password: 'whatever it is' } })).status).toBe(429);
   });
 
+  it('counts login attempts before verifying: parallel wrong passwords cannot pass the lock', async () => {
+    const request = await apiWith({ RATE_LIMIT_LOGIN_FAILURES: '5' });
+    await request('POST', '/api/v1/auth/signup', { body: signupBody(4) });
+    const wrong = { email: 'user4@example.com', password: 'not the password' };
+    const statuses = await Promise.all(Array.from({ length: 30 }, () => request('POST', '/api/v1/auth/login', { body: wrong }).then((r) => r.status)));
+    // Five guesses were checked; the other 25 were refused before any password was verified.
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
+    const right = await request('POST', '/api/v1/auth/login', { body: { email: 'user4@example.com', password: 'long enough password' } });
+    expect(right.status).toBe(429);
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('checks the current password of PATCH /me against the same account lock as login', async () => {
+    const request = await apiWith({ RATE_LIMIT_LOGIN_FAILURES: '3' });
+    const ann = (await request('POST', '/api/v1/auth/signup', { body: signupBody(5) })).body;
+    const change = (token: string, current: string) => request('PATCH', '/api/v1/me', { token, body: { password: { current, new: 'a brand new password' } } });
+    const wrong = [];
+    for (let i = 0; i < 3; i++) wrong.push((await change(ann.access_token, `wrong guess ${i}`)).status);
+    expect(wrong).toEqual([400, 400, 400]);
+    // Locked: even the right current password is not checked, and login is locked as well.
+    const locked = await change(ann.access_token, 'long enough password');
+    expect(locked.status).toBe(429);
+    expect(locked.body.error.code).toBe('rate_limited');
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await request('POST', '/api/v1/auth/login', { body: { email: 'user5@example.com', password: 'long enough password' } })).status).toBe(429);
+
+    // And the other way round: failed logins lock PATCH /me.
+    const bob = (await request('POST', '/api/v1/auth/signup', { body: signupBody(6) })).body;
+    for (let i = 0; i < 3; i++) await request('POST', '/api/v1/auth/login', { body: { email: 'user6@example.com', password: `wrong guess ${i}` } });
+    expect((await change(bob.access_token, 'long enough password')).status).toBe(429);
+  });
+
   it('resets the failure count after a successful login', async () => {
     const request = await apiWith({ RATE_LIMIT_LOGIN_FAILURES: '3' });
     await request('POST', '/api/v1/auth/signup', { body: signupBody(3) });

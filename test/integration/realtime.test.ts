@@ -1,5 +1,6 @@
 // Real-time delivery against an in-process fanout: real `ws` clients and a real EventSource.
 // Events are produced the way domain code produces them (publishEvents to the stream).
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/domain/tokens.js';
@@ -43,7 +44,7 @@ describe('handshake', () => {
   it('refuses a WebSocket without a token, or with a bad one, with 401', async () => {
     await expect(openWs(fanout.url, undefined)).rejects.toThrow('HTTP 401');
     await expect(openWs(fanout.url, 'not-a-token')).rejects.toThrow('HTTP 401');
-    const forged = signAccessToken({ ...env.deps.tokens, secret: 'x'.repeat(40) }, '1');
+    const forged = signAccessToken({ ...env.deps.tokens, secret: 'x'.repeat(40) }, '1', randomUUID());
     await expect(openWs(fanout.url, forged)).rejects.toThrow('HTTP 401');
   });
 
@@ -340,7 +341,7 @@ describe('client frames and connection care', () => {
 
   it('closes with 4001 "token expired" (WebSocket) and an error event (SSE) when the token expires', async () => {
     const { bob } = await world();
-    const short = signAccessToken({ ...env.deps.tokens, expiresInSeconds: 1 }, bob.id);
+    const short = signAccessToken({ ...env.deps.tokens, expiresInSeconds: 1 }, bob.id, bob.sessionId);
     const tab = await openWs(fanout.url, short);
     const sse = await openSse(fanout.url, short);
     expect(await tab.closed).toEqual({ code: 4001, reason: 'token expired' });

@@ -126,6 +126,32 @@ describe('SDK: REST calls and typed errors', () => {
   });
 });
 
+describe('SDK: logout', () => {
+  it('revokes the session on the server: the old access token gets 401 and the refresh token no longer refreshes', async () => {
+    const dan = await signup('Dan');
+    const before = dan.http.currentTokens()!;
+    await dan.logout();
+    expect(dan.authenticated).toBe(false);
+    const me = await fetch(`${app.url}/api/v1/me`, { headers: { authorization: `Bearer ${before.access_token}` } });
+    expect(me.status).toBe(401);
+    const refreshed = await sdk().http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false }).catch((e) => e);
+    expect(refreshed).toMatchObject({ status: 401 });
+  });
+
+  it('revokes even when the access token has expired (it refreshes first)', async () => {
+    const eve = await signup('Eve', { refreshMarginMs: 10 * 86_400_000 });
+    const before = eve.http.currentTokens()!;
+    const userId = eve.user!.id;
+    await eve.logout();
+    const after = await sdk().http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false }).catch((e) => e);
+    expect(after).toMatchObject({ status: 401 });
+    // The signup's token and those the refreshes made: all revoked.
+    const rows = await env.deps.db('refresh_tokens').where({ user_id: userId });
+    expect(rows.length).toBeGreaterThan(1);
+    expect(rows.every((r) => r.revoked_at !== null)).toBe(true);
+  });
+});
+
 describe('SDK: sending and receiving live', () => {
   it('sends with a local echo and resolves on message.created; the other side gets it over WebSocket', async () => {
     const ann = await signup('Ann');

@@ -122,7 +122,7 @@ describe('members', () => {
     expect((await request('DELETE', `/api/v1/workspaces/${wid}/members/${owner.id}`, { token: owner.token })).status).toBe(409);
   });
 
-  it('a removed member leaves every chat at once, with chat.member_left per chat', async () => {
+  it('a removed member leaves every chat at once, with chat.member_left per chat, then workspace.member_left', async () => {
     const gone = await user('Gone');
     await env.deps.db('workspace_members').insert({ workspace_id: wid, user_id: gone.id, role: 'member' });
     const c1 = await fixtureChat(env.deps, wid, owner, [gone], 'private', 'one');
@@ -138,8 +138,9 @@ describe('members', () => {
     expect((await request('GET', `/api/v1/workspaces/${wid}/chats`, { token: gone.token })).status).toBe(404);
     const events = await eventsAfter(mark);
     expect(events.map((e) => [e.type, e.chat_id, e.data.user_id]).sort()).toEqual(
-      [['chat.member_left', c1, gone.id], ['chat.member_left', c2, gone.id]].sort(),
+      [['chat.member_left', c1, gone.id], ['chat.member_left', c2, gone.id], ['workspace.member_left', null, gone.id]].sort(),
     );
+    expect(events.at(-1)?.type).toBe('workspace.member_left');
     expect(events.every((e) => e.workspace_id === wid)).toBe(true);
     expect(await env.deps.db('chat_members').where({ user_id: gone.id })).toEqual([]);
     const members = await request('GET', `/api/v1/chats/${c2}/members`, { token: member.token });

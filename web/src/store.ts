@@ -255,6 +255,19 @@ export class Store {
         void this.loadChats();
         if (e.type === 'chat.member_joined' && !this.members.has(e.data.user_id)) this.learn();
         break;
+      case 'workspace.member_joined':
+      case 'workspace.member_updated': {
+        const { user_id: _, ...member } = e.data;
+        this.members.set(member.user.id, { ...this.members.get(member.user.id), ...member });
+        this.changed('members');
+        break;
+      }
+      case 'workspace.member_left':
+        // Someone else left; when it is me, the chats I was in are gone from the list too.
+        this.members.delete(e.data.user_id);
+        this.changed('members');
+        if (e.data.user_id === this.me) void this.loadChats();
+        break;
     }
   }
 

@@ -11,7 +11,7 @@ import { route, type RouteSpec } from '../route.js';
 //  POST    /auth/refresh   public  auth (per IP)
 //  POST    /auth/logout    user
 //  GET     /me             user
-//  PATCH   /me             user
+//  PATCH   /me             user    auth (per IP: it verifies and hashes passwords like login) + the login lock
 
 /** Case-insensitive everywhere: stored and compared lower-cased. */
 export const emailField = z.string().trim().toLowerCase().max(254).pipe(z.email());
@@ -54,7 +54,11 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       summary: 'Sign in with email and password',
       // Lenient shapes: a wrong email or password is the same 401, whatever it looks like.
       body: z.strictObject({ email: z.string().trim().min(1).max(254), password: z.string().min(1).max(256) }),
-      responses: { 200: { description: 'signed in', schema: sessionSchema }, 401: { description: 'bad credentials (same answer for unknown email and wrong password)' } },
+      responses: {
+        200: { description: 'signed in', schema: sessionSchema },
+        401: { description: 'bad credentials (same answer for unknown email and wrong password)' },
+        429: { description: 'account locked after RATE_LIMIT_LOGIN_FAILURES attempts (counted before verifying), or too many requests from this IP' },
+      },
       handler: async ({ body }) => ({ status: 200, body: await login(deps, body) }),
     }),
     route({
@@ -73,7 +77,8 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       path: '/auth/logout',
       guard: 'user',
       tag: 'auth',
-      summary: 'End the session of this refresh token (its whole family). Access tokens expire on their own.',
+      summary:
+        'End the session of this refresh token (its whole family): its refresh and access tokens are refused at once, its WebSocket/SSE connections close within a few seconds',
       body: z.strictObject({ refresh_token: refreshTokenField }),
       responses: { 204: { description: 'signed out' } },
       handler: async ({ body, user }) => {
@@ -94,14 +99,20 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       method: 'patch',
       path: '/me',
       guard: 'user',
+      limit: 'auth',
       tag: 'auth',
-      summary: 'Change display name or password (a password change signs out every refresh token)',
+      summary:
+        'Change display name or password. A password change signs out every other session of the user (refresh and access tokens refused, sockets closed) and keeps the calling one. A wrong current password counts against the same lock as login.',
       body: z.strictObject({
         display_name: displayNameField.optional(),
         password: z.strictObject({ current: z.string().min(1).max(256), new: passwordField }).optional(),
       }),
-      responses: { 200: { description: 'updated', schema: z.object({ user: userSchema }) } },
-      handler: async ({ body, user }) => ({ status: 200, body: { user: await updateMe(deps, user.id, body) } }),
+      responses: {
+        200: { description: 'updated', schema: z.object({ user: userSchema }) },
+        400: { description: 'invalid body, or `password.current` is not correct' },
+        429: { description: 'too many wrong passwords for this account (login is locked too), or too many requests from this IP' },
+      },
+      handler: async ({ body, user }) => ({ status: 200, body: { user: await updateMe(deps, user, body) } }),
     }),
   ];
 }

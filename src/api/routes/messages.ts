@@ -17,10 +17,16 @@ import { idParams, route, type RouteSpec } from '../route.js';
 
 const TAG = 'Messages';
 
-const content = z.string().superRefine((value, ctx) => {
-  const problem = contentProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+const content = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = contentProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe(
+    'Stored and returned exactly as sent. At least one non-whitespace character and at most 4000 characters, counted as ' +
+      'Unicode code points (an emoji is one) on the content as stored: surrounding whitespace is kept and counts.',
+  );
 const messageId = z.string().regex(UUID_RE, 'must be a message id');
 const midParams = z.object({ mid: messageId });
 const seqParam = z.string().regex(/^\d{1,15}$/, 'must be a non-negative integer').transform(Number);

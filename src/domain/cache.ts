@@ -1,0 +1,56 @@
+// Read-through cache in Redis for look-ups that every change invalidates explicitly (access.ts,
+// sessions.ts). Redis errors fall back to the loaders: the cache is an optimisation, so a Redis
+// outage costs queries, not answers.
+import type { Redis } from '../infra/redis.js';
+
+export interface CacheDeps {
+  redis: Redis;
+  config: { CACHE_TTL_SECONDS: number };
+}
+
+/** One cached look-up: its Redis key and how to load it on a miss. */
+export interface Cached<T> {
+  key: string;
+  load: () => Promise<T>;
+}
+
+/**
+ * Many keys in one round trip (MGET). `loadMisses` gets the indexes of the misses and returns
+ * their values in that order, so a caller can fill them with one query.
+ */
+export async function cachedBatch<T>(deps: CacheDeps, keys: string[], loadMisses: (misses: number[]) => Promise<T[]>): Promise<T[]> {
+  const ttl = deps.config.CACHE_TTL_SECONDS;
+  const none = () => keys.map(() => null);
+  const hits: Array<string | null> = ttl > 0 && keys.length > 0 ? await deps.redis.mget(keys).catch(none) : none();
+  const values = new Array<T>(keys.length);
+  const misses: number[] = [];
+  hits.forEach((hit, i) => {
+    if (hit === null || hit === undefined) misses.push(i);
+    else values[i] = JSON.parse(hit) as T;
+  });
+  if (misses.length === 0) return values;
+  const loaded = await loadMisses(misses);
+  await Promise.all(misses.map(async (i, j) => {
+    values[i] = loaded[j];
+    if (ttl > 0) await deps.redis.set(keys[i], JSON.stringify(loaded[j] ?? null), 'EX', ttl).catch(() => {});
+  }));
+  return values;
+}
+
+/** Several different look-ups in one round trip, each miss filled by its own loader. */
+export async function cached<T extends unknown[]>(deps: CacheDeps, ...entries: { [K in keyof T]: Cached<T[K]> }): Promise<T> {
+  const values = await cachedBatch<unknown>(deps, entries.map((e) => e.key), (misses) => Promise.all(misses.map((i) => entries[i].load())));
+  return values as T;
+}
+
+/**
+ * Drops cache entries after a committed change, and once more a moment later: a read that
+ * loaded the old row just before the commit may write it back after the first delete
+ * (the classic read-through race); the second delete bounds that to REFILL_RACE_MS.
+ */
+const REFILL_RACE_MS = 500;
+export async function dropCached(deps: CacheDeps, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await deps.redis.del(...keys).catch(() => {});
+  setTimeout(() => void deps.redis.del(...keys).catch(() => {}), REFILL_RACE_MS).unref();
+}
