@@ -73,8 +73,8 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 export class RateLimitedError extends AppError {
-  constructor(readonly retryAfterSeconds: number) {
-    super(429, 'rate_limited', `Too many requests. Retry in ${retryAfterSeconds} s.`);
+  constructor(readonly retryAfterSeconds: number, message = `Too many requests. Retry in ${retryAfterSeconds} s.`) {
+    super(429, 'rate_limited', message);
   }
 }
 /** The message is ours and names only the dependency, so it is shown despite the 5xx. */

@@ -2,6 +2,7 @@
 // and for membership events about a user), chat -> connections, workspace -> connections.
 // dispatch() routes each stream event only to the connections that may want it; the
 // connection itself makes the final decision (connection.ts).
+import { RateLimitedError } from '../domain/errors.js';
 import { membershipChanges, type EventEnvelope } from '../infra/events.js';
 import type { Connection, ConnectionIndex } from './connection.js';
 import type { Delivery } from './delivery.js';
@@ -18,6 +19,9 @@ function removeFrom<K>(map: Map<K, Set<Connection>>, key: K, conn: Connection): 
   set.delete(conn);
   if (set.size === 0) map.delete(key);
 }
+
+/** What both transports answer past the per-user connection limit (Hub.canAccept). */
+export const tooManyConnections = () => new RateLimitedError(5, 'Too many open connections for this user.');
 
 export interface HubEvents {
   opened(conn: Connection): void;

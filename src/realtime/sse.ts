@@ -5,10 +5,10 @@
 import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import { bearerToken } from '../api/route.js';
-import { RateLimitedError } from '../domain/errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import type { Connection, EndReason, Transport } from './connection.js';
 import { sseOf, type Delivery } from './delivery.js';
+import { tooManyConnections } from './hub.js';
 
 export const SSE_PATH = '/api/v1/events';
 
@@ -57,11 +57,7 @@ export function sseRouter(options: SseOptions): Router {
     const user = await options.authenticate(bearerToken(ctx, true));
     await options.spendConnect(user.id);
     // From here to open() in one tick, so the connection limit cannot be raced.
-    if (!options.canAccept(user.id)) {
-      const err = new RateLimitedError(5);
-      err.message = 'Too many open connections for this user.';
-      throw err;
-    }
+    if (!options.canAccept(user.id)) throw tooManyConnections();
     const header = ctx.get('last-event-id');
     const query = typeof ctx.query.last_event_id === 'string' ? ctx.query.last_event_id : '';
     // From here on Koa steps aside: the response is a stream we write ourselves.

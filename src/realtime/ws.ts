@@ -12,11 +12,13 @@ import Koa from 'koa';
 import type { ServerOptions, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { zodDetails, id } from '../api/route.js';
-import { AppError, RateLimitedError, ValidationError } from '../domain/errors.js';
+import { errorReply } from '../api/middleware.js';
+import { AppError, RateLimitedError, UnavailableError, ValidationError } from '../domain/errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, EndReason, Transport } from './connection.js';
 import { jsonOf, type Delivery } from './delivery.js';
+import { tooManyConnections } from './hub.js';
 
 export const WS_PATH = '/api/v1/ws';
 
@@ -169,16 +171,25 @@ export function attachWebSocket(httpServer: http.Server, options: WsOptions): Ws
   const verified = new WeakMap<http.IncomingMessage, AuthUser>();
   type Done = (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void;
 
+  /**
+   * Refuses the handshake with the API's error shape (ws writes the status line, these headers
+   * and the body). An error that is not ours means a look-up failed: not the client's fault, 503.
+   */
+  const refuse = (done: Done, err: unknown) => {
+    if (!(err instanceof AppError)) options.log.warn({ err }, 'checking a WebSocket handshake failed');
+    const { status, body } = errorReply(err instanceof AppError ? err : new UnavailableError('session or rate-limit store'));
+    const retryAfter = err instanceof RateLimitedError ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
+    done(false, status, JSON.stringify(body), { 'Content-Type': 'application/json; charset=utf-8', ...retryAfter });
+  };
+
   /** After authentication: spend a connection attempt, then check the connection limit and register in one tick. */
   const admit = async (req: http.IncomingMessage, user: AuthUser, done: Done) => {
     try {
       await options.spendConnect(user.id);
     } catch (err) {
-      if (err instanceof RateLimitedError) return done(false, 429, 'Too Many Requests', { 'Retry-After': String(err.retryAfterSeconds) });
-      options.log.warn({ err }, 'checking the connection-attempt limit failed');
-      return done(false, 503, 'Service Unavailable');
+      return refuse(done, err);
     }
-    if (!options.canAccept(user.id)) return done(false, 429, 'Too Many Connections', { 'Retry-After': '5' });
+    if (!options.canAccept(user.id)) return refuse(done, tooManyConnections());
     verified.set(req, user);
     done(true);
   };
@@ -211,8 +222,7 @@ export function attachWebSocket(httpServer: http.Server, options: WsOptions): Ws
     verifyClient: (info: { req: http.IncomingMessage }, done: Done) => {
       options.authenticate(info.req).then(
         (user) => admit(info.req, user, done),
-        // A bad token or ended session is 401; failing to look the session up is not the client's fault.
-        (err: unknown) => (err instanceof AppError && err.status === 401 ? done(false, 401, 'Unauthorized') : done(false, 503, 'Service Unavailable')),
+        (err: unknown) => refuse(done, err),
       );
     },
   });

@@ -94,7 +94,13 @@ export function openWs(
   ws.on('message', (data) => inbox.push(JSON.parse(data.toString())));
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   return new Promise((resolve, reject) => {
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    // `HTTP <status> <body>`: a refused handshake answers in the API's error shape.
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => reject(new Error(`HTTP ${res.statusCode} ${body}`)));
+      res.on('error', () => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
     ws.once('error', reject);
     ws.once('open', () =>
       resolve({

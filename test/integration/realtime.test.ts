@@ -41,8 +41,10 @@ async function world() {
 }
 
 describe('handshake', () => {
-  it('refuses a WebSocket without a token, or with a bad one, with 401', async () => {
-    await expect(openWs(fanout.url, undefined)).rejects.toThrow('HTTP 401');
+  it('refuses a WebSocket without a token, or with a bad one, with 401 and the error shape', async () => {
+    const refusal = await openWs(fanout.url, undefined).then(() => null, (err: Error) => err.message);
+    expect(refusal).toMatch(/^HTTP 401 /);
+    expect(JSON.parse(refusal!.slice('HTTP 401 '.length))).toEqual({ error: { code: 'unauthenticated', message: expect.any(String), details: [] } });
     await expect(openWs(fanout.url, 'not-a-token')).rejects.toThrow('HTTP 401');
     const forged = signAccessToken({ ...env.deps.tokens, secret: 'x'.repeat(40) }, '1', randomUUID());
     await expect(openWs(fanout.url, forged)).rejects.toThrow('HTTP 401');
@@ -67,7 +69,7 @@ describe('handshake', () => {
   it('limits connections per user and process (WebSocket 429, SSE 429 with the error shape)', async () => {
     const { bob } = await world();
     const tabs = [await openWs(fanout.url, bob.token), await openWs(fanout.url, bob.token), await openSse(fanout.url, bob.token)];
-    await expect(openWs(fanout.url, bob.token)).rejects.toThrow('HTTP 429');
+    await expect(openWs(fanout.url, bob.token)).rejects.toThrow(/HTTP 429 .*"code":"rate_limited"/);
     const res = await client(fanout.url)('GET', '/api/v1/events', { token: bob.token });
     expect(res.status).toBe(429);
     expect(res.body.error.code).toBe('rate_limited');
