@@ -126,7 +126,6 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
     redisReady: () => deps.redis.status === 'ready',
   });
   const realtime = withFanout ? await createRealtime(deps) : undefined;
-  const workers = withWorkers ? await startWorkers(deps) : undefined;
   const checks = [...coreChecks(deps), searchCheck(deps)];
   const app = withApi
     ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] })
@@ -134,11 +133,13 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
       ? realtime.app(checks)
       : opsApp(deps, checks);
   // Stop what was started if the port cannot be had, so the caller can close deps and exit.
+  // Workers start only once the port is ours: stopping a BullMQ worker that is still starting
+  // rejects its pending commands, which would bury the real reason.
   const listening = await listen(app, config, log, realtime).catch(async (err: unknown) => {
     await realtime?.close();
-    await workers?.close();
     throw err;
   });
+  const workers = withWorkers ? await startWorkers(deps) : undefined;
   const { port } = listening.server.address() as { port: number };
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
   log.info({ url }, `fechatter ${role} listening on ${url}`);
