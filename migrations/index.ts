@@ -7,6 +7,7 @@ import * as messagesChatCreatedAt from './20261129000080_messages_chat_created_a
 import * as searchLexemes from './20261129000090_search_lexemes.js';
 import * as eventOutbox from './20261203000100_event_outbox.js';
 import * as searchLexemesPerWorkspace from './20261203000130_search_lexemes_per_workspace.js';
+import * as mentionsNotifications from './20261203000200_mentions_notifications.js';
 
 export const migrations = {
   '20261129000001_init': init,
@@ -16,4 +17,5 @@ export const migrations = {
   '20261129000090_search_lexemes': searchLexemes,
   '20261203000100_event_outbox': eventOutbox,
   '20261203000130_search_lexemes_per_workspace': searchLexemesPerWorkspace,
+  '20261203000200_mentions_notifications': mentionsNotifications,
 } as const;
