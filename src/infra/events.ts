@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   'workspace.member_updated',
   'workspace.member_left',
   'presence.updated',
+  'user.updated',
+  'notifications.updated',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -30,6 +32,11 @@ export interface ChatEvent {
   type: EventType;
   workspace_id: string;
   chat_id: string | null;
+  /**
+   * Set for a user-scoped event: only this user's connections receive it (and only where they
+   * may see its chat or workspace). Absent for everything else.
+   */
+  user_id?: string;
   data: Record<string, unknown>;
 }
 

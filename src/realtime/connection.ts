@@ -136,7 +136,8 @@ export class Connection {
     }
     // The typist's own tabs already know they are typing.
     if (e.type === 'typing' && aboutMe) return;
-    if (this.allowed(e.type, workspaceId, e.chat_id, aboutMe)) {
+    // A user-scoped event is for its user alone, and only where they may see its chat or workspace.
+    if ((e.user_id === undefined || e.user_id === this.userId) && this.allowed(e.type, workspaceId, e.chat_id, aboutMe)) {
       this.transport.send(d);
       this.onDelivered(this, d);
       if (!dedupe && this.transport.bufferedBytes() > this.sendBufferBytes) this.end('slow_consumer');
@@ -147,15 +148,15 @@ export class Connection {
 
   /**
    * Chat events go to the chat's members, workspace events to the workspace's members; the
-   * member list events not to guests (who see only people they share a chat with), except
-   * those about the guest themself.
+   * member list and profile events (`workspace.member_*`, `user.updated`) not to guests (who
+   * see only people they share a chat with), except those about the guest themself.
    */
   private allowed(type: Delivery['envelope']['type'], workspaceId: string | null, chatId: string | null, aboutMe: boolean): boolean {
     if (chatId !== null) return this.chats.has(chatId);
     if (workspaceId === null) return false;
     const role = this.workspaces.get(workspaceId);
     if (role === undefined) return false;
-    return role !== 'guest' || aboutMe || !type.startsWith('workspace.member_');
+    return role !== 'guest' || aboutMe || !(type.startsWith('workspace.member_') || type === 'user.updated');
   }
 
   /** Sends something outside the stream (resync_required) and moves the cursor to its id. */

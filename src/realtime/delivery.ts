@@ -18,11 +18,11 @@ export function delivery(envelope: Envelope): Delivery {
   return { envelope };
 }
 
-/** The WebSocket frame: the envelope as JSON, with `id` first for humans reading logs. */
+/** The WebSocket frame: the envelope as JSON, with `id` first for humans reading logs; `user_id` only when set (JSON drops undefined). */
 export function jsonOf(d: Delivery): string {
   if (d.json === undefined) {
-    const { id, type, workspace_id, chat_id, data } = d.envelope;
-    d.json = JSON.stringify({ id, type, workspace_id, chat_id, data });
+    const { id, type, workspace_id, chat_id, user_id, data } = d.envelope;
+    d.json = JSON.stringify({ id, type, workspace_id, chat_id, user_id, data });
   }
   return d.json;
 }

@@ -1,7 +1,8 @@
 // The connection registry of one fanout process: user -> connections (for the per-user limit
 // and for membership events about a user), chat -> connections, workspace -> connections.
-// dispatch() routes each stream event only to the connections that may want it; the
-// connection itself makes the final decision (connection.ts).
+// dispatch() routes each stream event only to the connections that may want it (a user-scoped
+// event, one with `user_id`, only to that user's); the connection itself makes the final
+// decision (connection.ts).
 import { RateLimitedError } from '../domain/errors.js';
 import { membershipChanges, type EventEnvelope } from '../infra/events.js';
 import type { Connection, ConnectionIndex } from './connection.js';
@@ -99,7 +100,7 @@ export class Hub implements ConnectionIndex {
     const e = d.envelope;
     // Users a membership event adds to the chat or workspace: their connections are not indexed there yet.
     const joining = e.type === 'resync_required' || e.workspace_id === null ? [] : membershipChanges(e as EventEnvelope).filter((c) => c.kind === 'join').map((c) => c.user_id);
-    const audience = e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
+    const audience = this.audienceOf(e);
 
     if (joining.length === 0 && this.starting.size === 0) {
       // The common case: each connection once, no index changes except leaves (deleting the
@@ -115,8 +116,14 @@ export class Hub implements ConnectionIndex {
     };
     for (const conn of this.starting) visit(conn);
     for (const userId of joining) for (const conn of [...(this.byUser.get(userId) ?? [])]) visit(conn);
-    const current = e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
+    const current = this.audienceOf(e);
     if (current) for (const conn of [...current]) visit(conn);
+  }
+
+  /** Who may want the event: its user's connections, else its chat's, else its workspace's (the connection still checks). */
+  private audienceOf(e: Delivery['envelope']): Set<Connection> | undefined {
+    if (e.user_id !== undefined) return this.byUser.get(e.user_id);
+    return e.chat_id !== null ? this.byChat.get(e.chat_id) : e.workspace_id !== null ? this.byWorkspace.get(e.workspace_id) : undefined;
   }
 
   heartbeat(): void {
