@@ -98,7 +98,7 @@ const EVENT_DATA: Record<(typeof EVENT_TYPES)[number] | typeof RESYNC_REQUIRED, 
   'workspace.member_updated': 'the member with the new role, plus `user_id`; not sent to guests unless about them',
   'workspace.member_left': '`{user_id}`; after one about you, nothing more of that workspace (chats, presence) reaches you',
   'presence.updated': '`{user_id, status: "online"|"offline"}`',
-  'user.updated': '`{user}`: a member of the workspace changed their name, username, status or do-not-disturb (one event per workspace they belong to)',
+  'user.updated': '`{user_id, user}`: a member of the workspace changed their name, username, status or do-not-disturb (one event per workspace they belong to)',
   'notifications.updated': 'my notification settings of the chat `{chat_id, level, muted, effective_level}`; user-scoped (only my own connections)',
   resync_required: '`{}`: the resume id is too old; refetch over REST',
 };

@@ -11,6 +11,7 @@ import { ConflictError, UnauthenticatedError } from './errors.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.js';
 import { invalidateSessions, type SessionDeps } from './sessions.js';
 import { signAccessToken } from './tokens.js';
+import { deriveUsername, isUsernameTaken } from './usernames.js';
 import { toUser, USER_COLUMNS, type User } from './users.js';
 
 export interface Session {
@@ -47,17 +48,29 @@ async function issue(deps: AuthDeps, trx: Knex, user: User, familyId: string): P
   };
 }
 
-/** `email` must already be trimmed and lower-cased (the route schema does it). */
-export async function signup(deps: AuthDeps, input: { email: string; password: string; display_name: string }): Promise<Session> {
+/**
+ * `email` must already be trimmed and lower-cased (the route schema does it). A chosen `username`
+ * that is taken is a 409; without one, a free handle is derived from the email (usernames.ts),
+ * and if that loses a race the database's `user-<id>` stands in: a signup never fails for it.
+ */
+export async function signup(deps: AuthDeps, input: { email: string; password: string; display_name: string; username?: string }): Promise<Session> {
   const passwordHash = await hashPassword(input.password);
-  try {
-    return await deps.db.transaction(async (trx) => {
+  const insert = (username: string | null) =>
+    deps.db.transaction(async (trx) => {
       const [row] = await trx('users')
-        .insert({ email: input.email, password_hash: passwordHash, display_name: input.display_name })
+        .insert({ email: input.email, password_hash: passwordHash, display_name: input.display_name, username })
         .returning([...USER_COLUMNS]);
       return issue(deps, trx, toUser(row), randomUUID());
     });
+  try {
+    try {
+      return await insert(input.username ?? (await deriveUsername(deps.db, input.email)));
+    } catch (err) {
+      if (input.username === undefined && isUsernameTaken(err)) return await insert(null);
+      throw err;
+    }
   } catch (err) {
+    if (isUsernameTaken(err)) throw new ConflictError('This username is taken.');
     if ((err as { code?: string }).code === '23505') throw new ConflictError('This email is already registered.');
     throw err;
   }

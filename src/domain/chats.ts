@@ -7,7 +7,8 @@ import type { Deps } from '../deps.js';
 import { accessChat, accessWorkspace, canManageChat, invalidateChat, invalidateChatMembers, type ChatType } from './access.js';
 import { joinedEvents } from './chat-events.js';
 import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
-import { UNREAD_COUNT_SQL } from './receipts.js';
+import type { NotifyLevel } from './notification-settings.js';
+import { MENTION_COUNT_SQL, UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
 import { toMessage, type Message } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
@@ -30,6 +31,9 @@ export type LastMessage = Message;
 
 export interface MyChat extends Chat {
   unread_count: number;
+  mention_count: number;
+  notify_level: NotifyLevel;
+  muted: boolean;
   last_read_seq: number;
   last_message: LastMessage | null;
 }
@@ -153,6 +157,7 @@ const toLastMessage = (row: Record<string, any>): LastMessage | null =>
         content: row.lm_content,
         client_id: row.lm_client_id,
         reply_to: row.lm_reply_to ?? null,
+        mentions: row.lm_mentions,
         created_at: row.lm_created_at,
         edited_at: row.lm_edited_at,
         deleted_at: row.lm_deleted_at,
@@ -170,8 +175,10 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
             (select count(*)::int from chat_members x where x.chat_id = c.id) as member_count,
             cm.last_read_seq,
             ${UNREAD_COUNT_SQL} as unread_count,
+            ${MENTION_COUNT_SQL} as mention_count,
+            cm.notify_level, cm.muted,
             lm.id as lm_id, lm.seq as lm_seq, lm.sender_id as lm_sender_id, lm.content as lm_content,
-            lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.created_at as lm_created_at,
+            lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.mentions as lm_mentions, lm.created_at as lm_created_at,
             lm.edited_at as lm_edited_at, lm.deleted_at as lm_deleted_at
        from chat_members cm
        join chats c on c.id = cm.chat_id
@@ -183,6 +190,9 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
   return rows.map((row: Record<string, any>) => ({
     ...toChat(row),
     unread_count: Number(row.unread_count),
+    mention_count: Number(row.mention_count),
+    notify_level: row.notify_level,
+    muted: row.muted,
     last_read_seq: Number(row.last_read_seq),
     last_message: toLastMessage(row),
   }));

@@ -20,7 +20,9 @@ import { publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { metrics } from '../observability/metrics.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
+import { resolveMentions, type OnlineCheck, type ResolvedMentions } from './mentions.js';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './messages.js';
+import { presenceOf } from './presence.js';
 import { enqueueSearchIndex } from './search/enqueue.js';
 
 export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues'>;
@@ -94,6 +96,27 @@ async function inTransaction<T>(conn: pg.ClientBase, fn: () => Promise<T>): Prom
     await conn.query('rollback').catch(() => {});
     throw err;
   }
+}
+
+/** Presence for @here, from the fanout's leases (presence.ts). */
+const onlineCheck = (deps: PersistDeps): OnlineCheck => async (userIds) => {
+  const status = await presenceOf(deps, userIds);
+  return new Set(userIds.filter((id) => status.get(id) === 'online'));
+};
+
+/** Who the messages' mentions reached (mention_count and the mentions feed count these rows). */
+async function insertMentionRecipients(
+  conn: pg.ClientBase,
+  messages: Array<{ id: string; chat_id: string; workspace_id: string; seq: number }>,
+  mentions: Map<string, ResolvedMentions>,
+): Promise<void> {
+  const rows = messages.flatMap((m) => mentions.get(m.id)!.recipients.map((r) => ({ ...r, m })));
+  if (rows.length === 0) return;
+  await conn.query(
+    `insert into mention_recipients (user_id, message_id, chat_id, workspace_id, seq, kind)
+     select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])`,
+    [rows.map((r) => r.user_id), rows.map((r) => r.m.id), rows.map((r) => r.m.chat_id), rows.map((r) => r.m.workspace_id), rows.map((r) => r.m.seq), rows.map((r) => r.kind)],
+  );
 }
 
 function createdEvent(row: MessageRow, acceptedAt: number | undefined): ChatEvent {
@@ -241,9 +264,10 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
         }
       });
       if (rows.length === 0) return;
+      const mentions = await resolveMentions(conn, rows, onlineCheck(deps));
       await conn.query(
-        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to)
-         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[])`,
+        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions)
+         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[], $9::jsonb[])`,
         [
           rows.map((r) => r.id),
           rows.map((r) => r.chat_id),
@@ -253,8 +277,10 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
           rows.map((r) => r.client_id),
           rows.map((r) => r.content),
           rows.map((r) => r.reply_to),
+          rows.map((r) => JSON.stringify(mentions.get(r.id)?.mentions ?? [])),
         ],
       );
+      await insertMentionRecipients(conn, rows.filter((r) => mentions.has(r.id)), mentions);
       // Your own message counts as read: move the sender's watermark to it (never back).
       await conn.query(
         `update chat_members cm set last_read_seq = v.seq, read_at = now()
@@ -336,7 +362,12 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
           status = 'rejected';
           return null;
         } else {
-          ({ rows: [updated] } = await conn.query<MessageRow>(`update messages set content = $2, edited_at = $3 where id = $1 returning ${COLUMNS}`, [job.id, job.content, job.edited_at]));
+          // Mentions follow the text: who an edit no longer names stops counting it.
+          const source = { id: row.id, chat_id: String(row.chat_id), workspace_id: String(row.workspace_id), seq: Number(row.seq), sender_id: String(row.sender_id), content: job.content };
+          const mentions = await resolveMentions(conn, [source], onlineCheck(deps));
+          ({ rows: [updated] } = await conn.query<MessageRow>(`update messages set content = $2, edited_at = $3, mentions = $4 where id = $1 returning ${COLUMNS}`, [job.id, job.content, job.edited_at, JSON.stringify(mentions.get(job.id)?.mentions ?? [])]));
+          await conn.query('delete from mention_recipients where message_id = $1', [job.id]);
+          await insertMentionRecipients(conn, mentions.has(job.id) ? [source] : [], mentions);
           status = 'applied';
         }
         const message = toMessage(updated);

@@ -7,6 +7,7 @@ import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import type { Mention } from './mentions.js';
 
 export const CONTENT_MAX_CHARS = 4000;
 export const CLIENT_ID_MAX_CHARS = 64;
@@ -30,6 +31,8 @@ export interface Message {
   content: string;
   client_id: string;
   reply_to: string | null;
+  /** Who the message mentions (mentions.ts), resolved when it was stored or last edited. */
+  mentions: Mention[];
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
@@ -44,6 +47,7 @@ export interface MessageRow {
   client_id: string;
   content: string;
   reply_to: string | null;
+  mentions: Mention[];
   created_at: Date | string;
   edited_at: Date | string | null;
   deleted_at: Date | string | null;
@@ -51,7 +55,7 @@ export interface MessageRow {
 }
 
 /** Columns every read selects (never the tsvector). */
-export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
+export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'mentions', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
 
 const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
 
@@ -67,6 +71,7 @@ export function toMessage(row: MessageRow): Message {
     content: deleted ? '' : row.content,
     client_id: row.client_id,
     reply_to: row.reply_to,
+    mentions: deleted ? [] : row.mentions,
     created_at: iso(row.created_at)!,
     edited_at: iso(row.edited_at),
     deleted,

@@ -83,9 +83,17 @@ export async function messageReaders(deps: ReceiptDeps, userId: string, messageI
 export const UNREAD_COUNT_SQL = `(select count(*)::int from messages m
    where m.chat_id = cm.chat_id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null)`;
 
+/**
+ * Mentions of the member `cm` above their watermark, in messages not deleted: mention_count.
+ * Derived like the unread count, so reading clears it and nothing can drift.
+ */
+export const MENTION_COUNT_SQL = `(select count(*)::int from mention_recipients r join messages m on m.id = r.message_id
+   where r.user_id = cm.user_id and r.chat_id = cm.chat_id and r.seq > cm.last_read_seq and m.deleted_at is null)`;
+
 export interface ChatUnread {
   chat_id: string;
   unread_count: number;
+  mention_count: number;
   last_read_seq: number;
   last_seq: number;
 }
@@ -101,6 +109,7 @@ export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, works
       'cm.last_read_seq',
       'c.last_seq',
       deps.db.raw(`${UNREAD_COUNT_SQL} as unread_count`),
+      deps.db.raw(`${MENTION_COUNT_SQL} as mention_count`),
     )
     .orderBy('cm.chat_id');
   if (chatIds) query.whereIn('cm.chat_id', chatIds);
@@ -108,6 +117,7 @@ export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, works
   return rows.map((r) => ({
     chat_id: String(r.chat_id),
     unread_count: Number(r.unread_count),
+    mention_count: Number(r.mention_count),
     last_read_seq: Number(r.last_read_seq),
     last_seq: Number(r.last_seq),
   }));
@@ -116,5 +126,9 @@ export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, works
 export async function workspaceUnread(deps: ReceiptDeps, userId: string, workspaceId: string) {
   await accessWorkspace(deps, userId, workspaceId);
   const chats = await unreadCounts(deps, userId, workspaceId);
-  return { chats, total: chats.reduce((sum, c) => sum + c.unread_count, 0) };
+  return {
+    chats,
+    total: chats.reduce((sum, c) => sum + c.unread_count, 0),
+    mention_total: chats.reduce((sum, c) => sum + c.mention_count, 0),
+  };
 }

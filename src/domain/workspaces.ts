@@ -21,8 +21,12 @@ export interface Workspace {
   slug: string;
   /** The caller's role. */
   role: Role;
+  /** Who may notify a whole chat with @channel/@all/@here: everyone, or admins and owners only. */
+  channel_mentions: ChannelMentions;
   created_at: string;
 }
+
+export type ChannelMentions = 'everyone' | 'admins';
 
 export interface WorkspaceMember {
   user: User;
@@ -46,8 +50,11 @@ const toWorkspace = (row: Record<string, any>): Workspace => ({
   name: row.name,
   slug: row.slug,
   role: row.role,
+  channel_mentions: row.channel_mentions,
   created_at: iso(row.created_at)!,
 });
+
+const WORKSPACE_COLUMNS = ['id', 'name', 'slug', 'channel_mentions', 'created_at'];
 
 /** "Acme Inc." -> "acme-inc"; ASCII letters and digits only, so slugs are safe in URLs. */
 export function slugify(name: string): string {
@@ -69,7 +76,7 @@ export async function createWorkspace(deps: WorkspaceDeps, userId: string, name:
     // The first try is the plain slug; on a collision a short random suffix (no counting race).
     for (let attempt = 0; attempt < 8; attempt++) {
       const slug = attempt === 0 ? base : `${base}-${randomBytes(3).toString('hex')}`;
-      const [row] = await trx('workspaces').insert({ name, slug, created_by: userId }).onConflict('slug').ignore().returning(['id', 'name', 'slug', 'created_at']);
+      const [row] = await trx('workspaces').insert({ name, slug, created_by: userId }).onConflict('slug').ignore().returning(WORKSPACE_COLUMNS);
       if (!row) continue;
       await trx('workspace_members').insert({ workspace_id: row.id, user_id: userId, role: 'owner' });
       const workspace = toWorkspace({ ...row, role: 'owner' });
@@ -88,22 +95,28 @@ export async function listWorkspaces(deps: Pick<Deps, 'db'>, userId: string): Pr
     .join('workspaces as w', 'w.id', 'wm.workspace_id')
     .where('wm.user_id', userId)
     .orderBy('w.id')
-    .select('w.id', 'w.name', 'w.slug', 'w.created_at', 'wm.role');
+    .select(...WORKSPACE_COLUMNS.map((c) => `w.${c}`), 'wm.role');
   return rows.map(toWorkspace);
 }
 
 export async function getWorkspace(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string): Promise<Workspace> {
   const access = await accessWorkspace(deps, userId, workspaceId);
-  const row = await deps.db('workspaces').where({ id: workspaceId }).first('id', 'name', 'slug', 'created_at');
+  const row = await deps.db('workspaces').where({ id: workspaceId }).first(WORKSPACE_COLUMNS);
   if (!row) throw new NotFoundError('workspace');
   return toWorkspace({ ...row, role: access.role });
 }
 
-/** Renames; the slug stays, so links keep working. workspace.updated carries no role (it is per reader). */
-export async function renameWorkspace(deps: WorkspaceDeps, userId: string, workspaceId: string, name: string): Promise<Workspace> {
+export interface WorkspaceUpdate {
+  name?: string;
+  channel_mentions?: ChannelMentions;
+}
+
+/** Admin+: rename (the slug stays, so links keep working) or set who may use @channel/@here. workspace.updated carries no role (it is per reader). */
+export async function updateWorkspace(deps: WorkspaceDeps, userId: string, workspaceId: string, update: WorkspaceUpdate): Promise<Workspace> {
   const access = await accessWorkspace(deps, userId, workspaceId, 'admin');
+  if (update.name === undefined && update.channel_mentions === undefined) return getWorkspace(deps, userId, workspaceId);
   const { row, recorded } = await deps.db.transaction(async (trx) => {
-    const [row] = await trx('workspaces').where({ id: workspaceId }).update({ name }).returning(['id', 'name', 'slug', 'created_at']);
+    const [row] = await trx('workspaces').where({ id: workspaceId }).update(update).returning(WORKSPACE_COLUMNS);
     if (!row) throw new NotFoundError('workspace');
     const { role: _, ...workspace } = toWorkspace(row);
     return { row, recorded: await recordEvents(trx, [{ type: 'workspace.updated', workspace_id: workspaceId, chat_id: null, data: workspace }]) };

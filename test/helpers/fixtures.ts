@@ -11,20 +11,23 @@ export interface FixtureUser {
   id: string;
   email: string;
   display_name: string;
+  /** `<name>-<6 random characters>`, lower case: what @mentions of them say. */
+  username: string;
   token: string;
   /** The session `token` belongs to (refresh_tokens.family_id). */
   sessionId: string;
 }
 
 export async function fixtureUser(deps: Deps, name: string): Promise<FixtureUser> {
-  const email = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const username = `${name.toLowerCase().replace(/[^a-z0-9]/g, '') || 'user'}-${Math.random().toString(36).slice(2, 8)}`;
+  const email = `${username}@example.com`;
   const [row] = await deps.db('users')
-    .insert({ email, display_name: name, password_hash: 'fixture: no password login' })
+    .insert({ email, username, display_name: name, password_hash: 'fixture: no password login' })
     .returning(['id']);
   const id = String(row.id);
   const sessionId = randomUUID();
   await deps.db('refresh_tokens').insert({ user_id: id, family_id: sessionId, token_hash: randomUUID(), expires_at: new Date(Date.now() + 86_400_000) });
-  return { id, email, display_name: name, token: signAccessToken(deps.tokens, id, sessionId), sessionId };
+  return { id, email, display_name: name, username, token: signAccessToken(deps.tokens, id, sessionId), sessionId };
 }
 
 export async function fixtureWorkspace(deps: Deps, owner: FixtureUser, members: Array<[FixtureUser, Role]> = []): Promise<string> {

@@ -35,7 +35,10 @@ describe('signup and login', () => {
     const res = await request('POST', '/api/v1/auth/signup', { body: { email: `  ${email.toUpperCase()} `, password: 'password123', display_name: '  Ann  ' } });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      user: { id: expect.stringMatching(/^\d+$/), email: email.toLowerCase(), display_name: 'Ann', created_at: expect.stringMatching(/Z$/) },
+      user: {
+        id: expect.stringMatching(/^\d+$/), email: email.toLowerCase(), display_name: 'Ann', username: email.split('@')[0].toLowerCase(),
+        status: null, dnd_until: null, created_at: expect.stringMatching(/Z$/),
+      },
       access_token: expect.any(String),
       refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       token_type: 'Bearer',

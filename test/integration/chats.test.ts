@@ -111,10 +111,10 @@ describe('listing chats', () => {
     const byId = Object.fromEntries(res.body.items.map((c: { id: string }) => [c.id, c]));
     expect(Object.keys(byId).sort()).toEqual([busy, quiet].sort());
     // seq 2 is mine, 3 is deleted: unread are 4 and 5.
-    expect(byId[busy]).toMatchObject({ unread_count: 2, last_read_seq: 1, last_seq: 5, member_count: 2 });
+    expect(byId[busy]).toMatchObject({ unread_count: 2, mention_count: 0, notify_level: 'default', muted: false, last_read_seq: 1, last_seq: 5, member_count: 2 });
     expect(byId[busy].last_message).toEqual({
       id: expect.any(String), chat_id: busy, workspace_id: wid, seq: 5, sender_id: ann.id, content: 'four',
-      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, created_at: expect.any(String), edited_at: null, deleted: false,
+      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, mentions: [], created_at: expect.any(String), edited_at: null, deleted: false,
     });
     expect(byId[quiet]).toMatchObject({ unread_count: 0, last_read_seq: 0, last_message: null });
     expect(res.body.items[0].id).toBe(busy); // most recently active first
@@ -176,7 +176,7 @@ describe('chat members', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ chat: { id: chat.id, member_count: 3 }, added_user_ids: [bob.id] });
     expect((await eventsAfter(mark)).map((e) => [e.type, e.chat_id, e.data])).toEqual([
-      ['chat.member_joined', chat.id, { user_id: bob.id, user: { id: bob.id, email: bob.email, display_name: 'Bob', created_at: expect.any(String) } }],
+      ['chat.member_joined', chat.id, { user_id: bob.id, user: { id: bob.id, email: bob.email, display_name: 'Bob', username: bob.username, status: null, dnd_until: null, created_at: expect.any(String) } }],
     ]);
     const outsiderAdd = await request('POST', `/api/v1/chats/${chat.id}/members`, { token: ann.token, body: { user_ids: [outsider.id] } });
     expect(outsiderAdd.status).toBe(400);
@@ -187,7 +187,7 @@ describe('chat members', () => {
     const list = await request('GET', `/api/v1/chats/${chat.id}/members`, { token: guest.token });
     expect(list.status).toBe(200);
     expect(list.body.items.map((m: any) => m.user.id)).toEqual([ann.id, bob.id, guest.id].sort((a, b) => Number(a) - Number(b)));
-    expect(list.body.items[0]).toEqual({ user: { id: ann.id, email: ann.email, display_name: 'Ann', created_at: expect.any(String) }, joined_at: expect.any(String), last_read_seq: 0 });
+    expect(list.body.items[0]).toEqual({ user: { id: ann.id, email: ann.email, display_name: 'Ann', username: ann.username, status: null, dnd_until: null, created_at: expect.any(String) }, joined_at: expect.any(String), last_read_seq: 0 });
   });
 
   it('direct chats cannot grow', async () => {

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { createDeps } from '../../src/deps.js';
 import { EXISTING_SQL } from '../../src/domain/message-persist.js';
 import { compareEventIds, parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import { QUEUE_NAMES } from '../../src/infra/queues.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Running } from '../../src/roles.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
@@ -479,6 +480,6 @@ describe('Bull Board', () => {
     expect((await get({ authorization: `Bearer ${admin.token}` })).status).toBe(200);
     const api = await request('GET', '/admin/queues/api/queues', { headers: basic(ADMIN_USER, ADMIN_PASSWORD) });
     expect(api.status).toBe(200);
-    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['persist', 'receipts', 'search']);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishOutbox, recordEvents, relayOutbox } from '../../src/domain/outbox.js';
 import { applyReceipts } from '../../src/domain/receipts.js';
-import { renameWorkspace } from '../../src/domain/workspaces.js';
+import { updateWorkspace } from '../../src/domain/workspaces.js';
 import { publishOutboxEntries, type ChatEvent } from '../../src/infra/events.js';
 import { createRedis } from '../../src/infra/redis.js';
 import { createTestEnv, streamEventsAfter, streamMark, type TestEnv } from '../helpers/env.js';
@@ -30,7 +30,7 @@ describe('the event outbox', () => {
     const mark = await streamMark(env);
     // A real client of a Redis that is not there: the change commits, its publish fails.
     const unreachable = createRedis('redis://127.0.0.1:1', 'command');
-    await renameWorkspace({ ...env.deps, redis: unreachable }, owner.id, wid, 'Committed');
+    await updateWorkspace({ ...env.deps, redis: unreachable }, owner.id, wid, { name: 'Committed' });
     unreachable.disconnect();
     expect(await outboxRows()).toBe(1);
     expect(await streamEventsAfter(env, mark)).toEqual([]);

@@ -156,6 +156,7 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
         content: 'The quick brown fox jumps over the lazy dog',
         client_id: `c-${ids.fox}`,
         reply_to: null,
+        mentions: [],
         created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         edited_at: null,
         deleted: false,

@@ -26,7 +26,7 @@ describe('workspaces', () => {
     const ann = await user('Ann');
     const res = await request('POST', '/api/v1/workspaces', { token: ann.token, body: { name: '  Café Crème & Co  ' } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^\d+$/), name: 'Café Crème & Co', slug: 'cafe-creme-co', role: 'owner', created_at: expect.stringMatching(/Z$/) });
+    expect(res.body).toEqual({ id: expect.stringMatching(/^\d+$/), name: 'Café Crème & Co', slug: 'cafe-creme-co', role: 'owner', channel_mentions: 'everyone', created_at: expect.stringMatching(/Z$/) });
     const again = await request('POST', '/api/v1/workspaces', { token: ann.token, body: { name: 'Cafe creme co' } });
     expect(again.status).toBe(201);
     expect(again.body.slug).toMatch(/^cafe-creme-co-[0-9a-f]{6}$/);
@@ -77,7 +77,7 @@ describe('members', () => {
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(5);
     expect(res.body.items[0]).toEqual({
-      user: { id: owner.id, email: owner.email, display_name: 'Owner', created_at: expect.any(String) },
+      user: { id: owner.id, email: owner.email, display_name: 'Owner', username: owner.username, status: null, dnd_until: null, created_at: expect.any(String) },
       role: 'owner',
       joined_at: expect.stringMatching(/Z$/),
       presence: 'offline',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { login, logout, refresh, signup } from '../../domain/auth.js';
 import { getMe, updateMe } from '../../domain/users.js';
+import { usernameProblem } from '../../domain/usernames.js';
 import { route, type RouteSpec } from '../route.js';
 
 //  method  path            guard   limit
@@ -19,7 +20,27 @@ export const passwordField = z.string().min(8).max(256);
 export const displayNameField = z.string().trim().min(1).max(100);
 const refreshTokenField = z.string().min(1).max(200);
 
-export const userSchema = z.object({ id: z.string(), email: z.string(), display_name: z.string(), created_at: z.string() });
+export const usernameField = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .superRefine((v, ctx) => {
+    const problem = usernameProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('The unique handle @mentions name: 1-32 of a-z 0-9 _ . - (letter or digit at both ends); stored lower-cased; not channel, all, here or everyone');
+const timeField = z.iso.datetime({ offset: true });
+const statusSchema = z.object({ emoji: z.string().nullable(), text: z.string().nullable(), expires_at: z.string().nullable() });
+
+export const userSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  display_name: z.string(),
+  username: z.string(),
+  status: statusSchema.nullable().describe('Custom status; null when unset or expired'),
+  dnd_until: z.string().nullable().describe('Do not disturb until then (notifications wait); null when off'),
+  created_at: z.string(),
+});
 const sessionSchema = z.object({
   user: userSchema,
   access_token: z.string(),
@@ -41,8 +62,8 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       limit: 'auth',
       tag: 'auth',
       summary: 'Create an account and sign in',
-      body: z.strictObject({ email: emailField, password: passwordField, display_name: displayNameField }),
-      responses: { 201: { description: 'signed up', schema: sessionSchema }, 409: { description: 'email already registered' } },
+      body: z.strictObject({ email: emailField, password: passwordField, display_name: displayNameField, username: usernameField.optional().describe('Optional; derived from the email when absent') }),
+      responses: { 201: { description: 'signed up', schema: sessionSchema }, 409: { description: 'email already registered, or username taken' } },
       handler: async ({ body }) => ({ status: 201, body: await signup(deps, body) }),
     }),
     route({
@@ -102,14 +123,22 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       limit: 'auth',
       tag: 'auth',
       summary:
-        'Change display name or password. A password change signs out every other session of the user (refresh and access tokens refused, sockets closed) and keeps the calling one. A wrong current password counts against the same lock as login.',
+        'Change display name, username, custom status, do-not-disturb or password. Name, username, status and do-not-disturb changes send `user.updated` to every workspace of the user. A password change signs out every other session of the user (refresh and access tokens refused, sockets closed) and keeps the calling one. A wrong current password counts against the same lock as login.',
       body: z.strictObject({
         display_name: displayNameField.optional(),
+        username: usernameField.optional(),
+        status: z
+          .strictObject({ emoji: z.string().trim().min(1).max(64).nullable().optional(), text: z.string().trim().min(1).max(100).nullable().optional(), expires_at: timeField.nullable().optional() })
+          .nullable()
+          .optional()
+          .describe('null clears the status; it disappears by itself at expires_at'),
+        dnd_until: timeField.nullable().optional().describe('Hold notifications until then; null ends do-not-disturb'),
         password: z.strictObject({ current: z.string().min(1).max(256), new: passwordField }).optional(),
       }),
       responses: {
         200: { description: 'updated', schema: z.object({ user: userSchema }) },
         400: { description: 'invalid body, or `password.current` is not correct' },
+        409: { description: 'username taken' },
         429: { description: 'too many wrong passwords for this account (login is locked too), or too many requests from this IP' },
       },
       handler: async ({ body, user }) => ({ status: 200, body: { user: await updateMe(deps, user, body) } }),

@@ -6,6 +6,8 @@ import { addChatMembers, joinChat, listChatMembers, removeChatMember } from '../
 import { archiveChat, browsePublicChats, createChat, getChat, listMyChats, updateChat } from '../../domain/chats.js';
 import { id, idParams, route, type RouteSpec } from '../route.js';
 import { userSchema } from './auth.js';
+import { messageSchema } from './messages.js';
+import { NOTIFY_LEVELS } from '../../domain/notification-settings.js';
 import { listOf, pageQuery } from './workspaces.js';
 
 //  method  path                          guard  who
@@ -33,20 +35,14 @@ export const chatSchema = z.object({
   member_count: z.number(),
   archived_at: z.string().nullable(),
 });
-const lastMessageSchema = z.object({
-  id: z.string(),
-  chat_id: z.string(),
-  workspace_id: z.string(),
-  seq: z.number(),
-  sender_id: z.string(),
-  content: z.string(),
-  client_id: z.string(),
-  reply_to: z.string().nullable(),
-  created_at: z.string(),
-  edited_at: z.string().nullable(),
-  deleted: z.boolean(),
+const myChatSchema = chatSchema.extend({
+  unread_count: z.number(),
+  mention_count: z.number().describe('Messages above my watermark that mention me (by name, @channel or @here), not deleted'),
+  notify_level: z.enum(NOTIFY_LEVELS),
+  muted: z.boolean(),
+  last_read_seq: z.number(),
+  last_message: messageSchema.nullable(),
 });
-const myChatSchema = chatSchema.extend({ unread_count: z.number(), last_read_seq: z.number(), last_message: lastMessageSchema.nullable() });
 const chatMemberSchema = z.object({ user: userSchema, joined_at: z.string(), last_read_seq: z.number() });
 const userIds = z.array(id).max(1000);
 

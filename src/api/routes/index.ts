@@ -7,6 +7,7 @@ import { invitationRoutes } from './invitations.js';
 import { workspaceRoutes } from './workspaces.js';
 import { messageRoutes } from './messages.js';
 import { receiptRoutes } from './receipts.js';
+import { notificationRoutes } from './notifications.js';
 import { searchRoutes } from './search.js';
 
 export function apiRoutes(deps: Deps): RouteSpec[] {
@@ -18,5 +19,6 @@ export function apiRoutes(deps: Deps): RouteSpec[] {
     ...messageRoutes(deps),
     ...receiptRoutes(deps),
     ...searchRoutes(deps),
+    ...notificationRoutes(deps),
   ];
 }

@@ -45,6 +45,13 @@ const historyQuery = z.object({
 
 const accepted = z.object({ id: z.string(), client_id: z.string(), chat_id: z.string(), status: z.literal('accepted') });
 const changeAccepted = z.object({ id: z.string(), status: z.literal('accepted') });
+export const mentionSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('user'), user_id: z.string(), username: z.string() }),
+    z.object({ type: z.literal('channel') }),
+    z.object({ type: z.literal('here') }),
+  ])
+  .describe('`@username` of a chat member, `@channel`/`@all`/`@everyone` (every member), `@here` (members online when it was sent)');
 export const messageSchema = z.object({
   id: z.string(),
   chat_id: z.string(),
@@ -54,6 +61,7 @@ export const messageSchema = z.object({
   content: z.string(),
   client_id: z.string(),
   reply_to: z.string().nullable(),
+  mentions: z.array(mentionSchema).describe('Resolved when the message was stored or last edited; text in code spans and blocks mentions nobody'),
   created_at: z.string(),
   edited_at: z.string().nullable(),
   deleted: z.boolean(),

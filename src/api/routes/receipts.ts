@@ -14,7 +14,7 @@ import { idParams, messageIdParams, route, type RouteSpec } from '../route.js';
 const chatParams = idParams('cid');
 const receipt = z.object({ user_id: z.string(), last_read_seq: z.number().int(), read_at: z.string().nullable() });
 const reader = z.object({ user_id: z.string(), read_at: z.string().nullable() });
-const chatUnread = z.object({ chat_id: z.string(), unread_count: z.number().int(), last_read_seq: z.number().int(), last_seq: z.number().int() });
+const chatUnread = z.object({ chat_id: z.string(), unread_count: z.number().int(), mention_count: z.number().int(), last_read_seq: z.number().int(), last_seq: z.number().int() });
 
 export function receiptRoutes(deps: Deps): RouteSpec[] {
   return [
@@ -58,9 +58,9 @@ export function receiptRoutes(deps: Deps): RouteSpec[] {
       path: '/workspaces/:wid/unread',
       guard: 'user',
       tag: 'receipts',
-      summary: 'Unread counts of all my chats in the workspace',
+      summary: 'Unread and mention counts of all my chats in the workspace',
       params: idParams('wid'),
-      responses: { 200: { description: 'unread counts', schema: z.object({ chats: z.array(chatUnread), total: z.number().int() }) }, 404: { description: 'no such workspace' } },
+      responses: { 200: { description: 'unread counts', schema: z.object({ chats: z.array(chatUnread), total: z.number().int(), mention_total: z.number().int() }) }, 404: { description: 'no such workspace' } },
       handler: async ({ user, params }) => ({ status: 200, body: await workspaceUnread(deps, user.id, params.wid) }),
     }),
     route({

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { ROLES } from '../../domain/access.js';
-import { changeRole, createWorkspace, getWorkspace, listMembers, listWorkspaces, removeMember, renameWorkspace } from '../../domain/workspaces.js';
+import { changeRole, createWorkspace, getWorkspace, listMembers, listWorkspaces, removeMember, updateWorkspace } from '../../domain/workspaces.js';
 import { id, idParams, route, type RouteSpec } from '../route.js';
 import { userSchema } from './auth.js';
 
@@ -17,7 +17,8 @@ import { userSchema } from './auth.js';
 
 const roleField = z.enum(ROLES);
 const workspaceName = z.string().trim().min(1).max(100);
-export const workspaceSchema = z.object({ id: z.string(), name: z.string(), slug: z.string(), role: roleField, created_at: z.string() });
+const channelMentions = z.enum(['everyone', 'admins']).describe('Who may notify a whole chat with @channel/@all/@here: every member, or admins and owners only');
+export const workspaceSchema = z.object({ id: z.string(), name: z.string(), slug: z.string(), role: roleField, channel_mentions: channelMentions, created_at: z.string() });
 const memberSchema = z.object({ user: userSchema, role: roleField, joined_at: z.string() });
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -61,11 +62,11 @@ export function workspaceRoutes(deps: Deps): RouteSpec[] {
       path: '/workspaces/:wid',
       guard: 'user',
       tag: 'workspaces',
-      summary: 'Rename (admin+); the slug stays',
+      summary: 'Rename (the slug stays) or set who may use @channel/@all/@here (admin+)',
       params: idParams('wid'),
-      body: z.strictObject({ name: workspaceName }),
-      responses: { 200: { description: 'renamed', schema: workspaceSchema }, 403: { description: 'below admin' }, 404: { description: 'not a member' } },
-      handler: async ({ params, body, user }) => ({ status: 200, body: await renameWorkspace(deps, user.id, params.wid, body.name) }),
+      body: z.strictObject({ name: workspaceName.optional(), channel_mentions: channelMentions.optional() }),
+      responses: { 200: { description: 'updated', schema: workspaceSchema }, 403: { description: 'below admin' }, 404: { description: 'not a member' } },
+      handler: async ({ params, body, user }) => ({ status: 200, body: await updateWorkspace(deps, user.id, params.wid, body) }),
     }),
     route({
       method: 'get',

@@ -88,7 +88,7 @@ export class PostgresSearch implements SearchEngine {
         ?::text as tsq,
         (select coalesce(json_agg(json_build_object(
             'id', m.id, 'chat_id', m.chat_id::text, 'workspace_id', m.workspace_id::text, 'seq', m.seq,
-            'sender_id', m.sender_id::text, 'content', m.content, 'client_id', m.client_id, 'reply_to', m.reply_to,
+            'sender_id', m.sender_id::text, 'content', m.content, 'client_id', m.client_id, 'reply_to', m.reply_to, 'mentions', m.mentions,
             'created_ms', extract(epoch from m.created_at) * 1000, 'edited_ms', extract(epoch from m.edited_at) * 1000
           ) order by p.score desc, p.created_at desc, p.id desc), '[]')
           from page p join messages m on m.id = p.id) as hits`,

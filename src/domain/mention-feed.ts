@@ -1,0 +1,53 @@
+// GET /me/mentions: the messages that mentioned me, newest first, in chats I am still in.
+// Message ids are UUIDv7 (time-ordered at accept), so the primary key (user_id, message_id) is
+// both the order and the cursor: one index range scan per page.
+import type { Deps } from '../deps.js';
+import { accessWorkspace } from './access.js';
+import type { MentionKind } from './mentions.js';
+import { MESSAGE_COLUMNS, toMessage, UUID_RE, type Message } from './messages.js';
+import { ValidationError } from './errors.js';
+
+export const MENTIONS_DEFAULT_LIMIT = 50;
+export const MENTIONS_MAX_LIMIT = 200;
+
+export interface MentionItem {
+  message: Message;
+  chat_id: string;
+  workspace_id: string;
+  kind: MentionKind;
+  /** At or below my read watermark of the chat. */
+  read: boolean;
+}
+
+export interface MentionQuery {
+  workspace_id?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+type FeedDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>;
+
+export async function listMyMentions(deps: FeedDeps, userId: string, query: MentionQuery): Promise<{ items: MentionItem[]; next_cursor: string | null }> {
+  if (query.workspace_id !== undefined) await accessWorkspace(deps, userId, query.workspace_id);
+  if (query.cursor !== undefined && !UUID_RE.test(query.cursor)) {
+    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  }
+  const limit = Math.min(query.limit ?? MENTIONS_DEFAULT_LIMIT, MENTIONS_MAX_LIMIT);
+  const q = deps.db('mention_recipients as r')
+    .join('messages as m', 'm.id', 'r.message_id')
+    // Membership now: leaving a chat takes its mentions out of the feed.
+    .join('chat_members as cm', (j) => j.on('cm.chat_id', 'r.chat_id').andOn('cm.user_id', 'r.user_id'))
+    .where('r.user_id', userId)
+    .whereNull('m.deleted_at')
+    .select(...MESSAGE_COLUMNS.map((c) => `m.${c}`), 'r.kind', deps.db.raw('r.seq <= cm.last_read_seq as read'))
+    .orderBy('r.message_id', 'desc')
+    .limit(limit + 1);
+  if (query.workspace_id !== undefined) q.where('r.workspace_id', query.workspace_id);
+  if (query.cursor !== undefined) q.where('r.message_id', '<', query.cursor);
+  const rows = await q;
+  const items = rows.slice(0, limit).map((row) => {
+    const message = toMessage(row);
+    return { message, chat_id: message.chat_id, workspace_id: message.workspace_id, kind: row.kind as MentionKind, read: Boolean(row.read) };
+  });
+  return { items, next_cursor: rows.length > limit ? items[items.length - 1].message.id : null };
+}
