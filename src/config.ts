@@ -19,6 +19,9 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `must be a ${protocols.join(' or ')}// URL`);
+/** A key as web-push prints it: URL-safe base64 of exactly `bytes` bytes. */
+const base64urlBytes = (bytes: number) =>
+  z.string().refine((v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes, `must be ${bytes} bytes of URL-safe base64 (npx web-push generate-vapid-keys)`);
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 /** Off, a number of proxy hops, or the proxies' addresses/CIDRs (proxy-addr's syntax and names). */
 const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
@@ -55,7 +58,9 @@ const schema = z.object({
   CONNECTION_LIMIT: int(1, 10000).default(10),
   CACHE_TTL_SECONDS: int(0, 86400).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  WORKER_QUEUES: list.pipe(z.array(z.enum(['persist', 'receipts', 'search']))).default(['persist', 'receipts', 'search']),
+  WORKER_QUEUES: list
+    .pipe(z.array(z.enum(['persist', 'receipts', 'search', 'notifications', 'webhooks'])))
+    .default(['persist', 'receipts', 'search', 'notifications', 'webhooks']),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   PERSIST_BATCH_SIZE: int(1, 1000).default(100),
   EVENT_STREAM_MAXLEN: int(100).default(100_000),
@@ -81,6 +86,15 @@ const schema = z.object({
   RATE_LIMIT_CONNECT_PER_MINUTE: int(1).default(60),
   RATE_LIMIT_SEARCH_PER_MINUTE: int(1).default(300),
   RATE_LIMIT_IP_PER_MINUTE: int(1).default(6000),
+  NOTIFY_DELAY_SECONDS: int(0, 86400).default(60),
+  EMAIL_DIGEST_SECONDS: int(0, 86400).default(120),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  EMAIL_FROM: z.string().min(3).default('Fechatter <no-reply@localhost>'),
+  PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:8080'),
+  VAPID_PUBLIC_KEY: base64urlBytes(65).optional(),
+  VAPID_PRIVATE_KEY: base64urlBytes(32).optional(),
+  VAPID_SUBJECT: url(['mailto:', 'https:']).default('mailto:admin@localhost'),
+  OUTBOUND_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
 });
 
 type Env = z.infer<typeof schema>;
@@ -101,6 +115,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
   }
   if ((result.data.ADMIN_USER === undefined) !== (result.data.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError(['ADMIN_USER and ADMIN_PASSWORD: set both or neither']);
+  }
+  if ((result.data.VAPID_PUBLIC_KEY === undefined) !== (result.data.VAPID_PRIVATE_KEY === undefined)) {
+    throw new ConfigError(['VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: set both or neither']);
   }
   return result.data;
 }

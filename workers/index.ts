@@ -15,6 +15,8 @@ const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
   persist: async () => (await import('./persist.js')).start,
   receipts: async () => (await import('./receipts.js')).start,
   search: async () => (await import('./search.js')).start,
+  notifications: async () => (await import('./notifications.js')).start,
+  webhooks: async () => (await import('./webhooks.js')).start,
 };
 
 export async function startWorkers(deps: Deps): Promise<RunningWorker> {

@@ -11,7 +11,8 @@ import type { RunningWorker } from './index.js';
 export function runQueueWorker<N extends QueueName>(
   deps: Deps,
   name: N,
-  process: (job: Job<JobPayloads[N]>) => Promise<unknown>,
+  /** `token` is the job's lock token (for job.moveToDelayed and friends). */
+  process: (job: Job<JobPayloads[N]>, token?: string) => Promise<unknown>,
   concurrency = deps.config.WORKER_CONCURRENCY,
   /** Per-queue lock/stall tuning (e.g. a short lock so a crashed worker's jobs come back sooner). */
   options: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'> = {},
@@ -19,10 +20,10 @@ export function runQueueWorker<N extends QueueName>(
   const connection = createRedis(deps.config.REDIS_URL!, 'blocking', `fechatter:${name}-worker`);
   const worker = new Worker<JobPayloads[N]>(
     name,
-    async (job) => {
+    async (job, token) => {
       const end = metrics.jobDuration.startTimer({ queue: name });
       try {
-        return await process(job);
+        return await process(job, token);
       } finally {
         end();
       }

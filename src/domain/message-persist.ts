@@ -23,6 +23,7 @@ import { roleAtLeast, type ChatType, type Role } from './access.js';
 import { resolveMentions, type OnlineCheck, type ResolvedMentions } from './mentions.js';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './messages.js';
 import { presenceOf } from './presence.js';
+import { enqueueNotifications } from './notifications/enqueue.js';
 import { enqueueSearchIndex } from './search/enqueue.js';
 
 export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues'>;
@@ -300,6 +301,12 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
   // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
   const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
   await enqueueSearchIndex(deps, indexed.map((o) => ({ op: 'upsert', message_id: o.id })));
+  // Who should hear of it (the notifications queue); never throws, and its jobIds make repeats harmless.
+  const byId = new Map(unique.map((j) => [j.id, j]));
+  await enqueueNotifications(deps, indexed.map((o) => {
+    const job = byId.get(o.id)!;
+    return { id: o.id, chat_id: job.chat_id, workspace_id: job.workspace_id, seq: o.seq!, sender_id: job.sender_id };
+  }));
   return outcomes;
 }
 

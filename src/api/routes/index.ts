@@ -9,6 +9,7 @@ import { messageRoutes } from './messages.js';
 import { receiptRoutes } from './receipts.js';
 import { notificationRoutes } from './notifications.js';
 import { searchRoutes } from './search.js';
+import { notificationTargetRoutes } from './notification-targets.js';
 
 export function apiRoutes(deps: Deps): RouteSpec[] {
   return [
@@ -20,5 +21,6 @@ export function apiRoutes(deps: Deps): RouteSpec[] {
     ...receiptRoutes(deps),
     ...searchRoutes(deps),
     ...notificationRoutes(deps),
+    ...notificationTargetRoutes(deps),
   ];
 }
