@@ -10,8 +10,13 @@ import type {
   InvitationPreview,
   Me,
   Member,
+  MentionItem,
   Message,
+  NotificationSettings,
+  NotifyLevel,
   Page,
+  PushSubscriptionInput,
+  PushSubscriptionRecord,
   Receipt,
   Role,
   SearchQuery,
@@ -19,11 +24,37 @@ import type {
   Session,
   Unread,
   User,
+  Webhook,
+  WebhookCreated,
   Workspace,
 } from './types.js';
 
 const V1 = '/api/v1';
 const e = encodeURIComponent;
+
+export interface SignupBody {
+  email: string;
+  password: string;
+  display_name: string;
+  /** Optional handle (409 conflict when taken); without it the server derives one from the email. */
+  username?: string;
+}
+
+export interface UpdateMeBody {
+  display_name?: string;
+  password?: { current: string; new: string };
+  username?: string;
+  /** null clears the status. */
+  status?: { emoji?: string | null; text?: string | null; expires_at?: string | null } | null;
+  /** ISO time; null ends do-not-disturb. */
+  dnd_until?: string | null;
+}
+
+export interface MentionsQuery {
+  workspace_id?: string;
+  limit?: number;
+  cursor?: string;
+}
 
 export interface HistoryQuery {
   before?: number;
@@ -35,7 +66,7 @@ export class Api {
   constructor(private readonly http: Http) {}
 
   // --- auth and users -------------------------------------------------------------------------
-  async signup(body: { email: string; password: string; display_name: string }): Promise<Session> {
+  async signup(body: SignupBody): Promise<Session> {
     const session = await this.http.request<Session>('POST', `${V1}/auth/signup`, { body, auth: false });
     this.http.setSession(session);
     return session;
@@ -73,8 +104,66 @@ export class Api {
     return this.http.request('GET', `${V1}/me`);
   }
 
-  updateMe(body: { display_name?: string; password?: { current: string; new: string } }): Promise<{ user: User }> {
+  updateMe(body: UpdateMeBody): Promise<{ user: User }> {
     return this.http.request('PATCH', `${V1}/me`, { body });
+  }
+
+  // --- mentions, notification settings, push, webhooks -----------------------------------------
+  /** Messages that mention me, newest first; follow next_cursor for older ones. */
+  mentions(query: MentionsQuery = {}): Promise<Page<MentionItem>> {
+    return this.http.request('GET', `${V1}/me/mentions`, { query: { ...query } });
+  }
+
+  chatNotifications(cid: string): Promise<NotificationSettings> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/notifications`);
+  }
+
+  updateChatNotifications(cid: string, body: { level?: NotifyLevel; muted?: boolean }): Promise<NotificationSettings> {
+    return this.http.request('PATCH', `${V1}/chats/${e(cid)}/notifications`, { body });
+  }
+
+  /** The server's VAPID public key (base64url) for PushManager.subscribe; 404 when push is off. */
+  vapidPublicKey(): Promise<{ public_key: string }> {
+    return this.http.request('GET', `${V1}/push/vapid-public-key`);
+  }
+
+  /** Registers a browser push subscription (the same endpoint again is re-owned by me). */
+  createPushSubscription(body: PushSubscriptionInput): Promise<PushSubscriptionRecord> {
+    return this.http.request('POST', `${V1}/me/push-subscriptions`, { body });
+  }
+
+  listPushSubscriptions(): Promise<{ items: PushSubscriptionRecord[] }> {
+    return this.http.request('GET', `${V1}/me/push-subscriptions`);
+  }
+
+  deletePushSubscription(id: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/me/push-subscriptions/${e(id)}`);
+  }
+
+  /** A webhook for my own notifications; the secret (for Fechatter-Signature) is only returned here. */
+  createWebhook(url: string): Promise<WebhookCreated> {
+    return this.http.request('POST', `${V1}/me/webhooks`, { body: { url } });
+  }
+
+  listWebhooks(): Promise<{ items: Webhook[] }> {
+    return this.http.request('GET', `${V1}/me/webhooks`);
+  }
+
+  deleteWebhook(id: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/me/webhooks/${e(id)}`);
+  }
+
+  /** Admins: a webhook for every notification of the workspace. */
+  createWorkspaceWebhook(wid: string, url: string): Promise<WebhookCreated> {
+    return this.http.request('POST', `${V1}/workspaces/${e(wid)}/webhooks`, { body: { url } });
+  }
+
+  listWorkspaceWebhooks(wid: string): Promise<{ items: Webhook[] }> {
+    return this.http.request('GET', `${V1}/workspaces/${e(wid)}/webhooks`);
+  }
+
+  deleteWorkspaceWebhook(wid: string, id: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/workspaces/${e(wid)}/webhooks/${e(id)}`);
   }
 
   // --- workspaces, members, invitations -------------------------------------------------------
@@ -91,7 +180,12 @@ export class Api {
   }
 
   renameWorkspace(wid: string, name: string): Promise<Workspace> {
-    return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}`, { body: { name } });
+    return this.updateWorkspace(wid, { name });
+  }
+
+  /** Admins: rename, or choose who may use @channel / @here. */
+  updateWorkspace(wid: string, body: { name?: string; channel_mentions?: 'everyone' | 'admins' }): Promise<Workspace> {
+    return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}`, { body });
   }
 
   listMembers(wid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Member>> {

@@ -2,7 +2,7 @@
 // send() echoes a message locally right away (state `pending`), posts it with retries under
 // one client_id (the server dedupes retries), and resolves when the matching message.created
 // arrives (or, without a live connection, when the message can be read back).
-import { Api } from './api.js';
+import { Api, type SignupBody, type UpdateMeBody } from './api.js';
 import { Emitter } from './emitter.js';
 import { FechatterError } from './errors.js';
 import { Http, backoffDelay, type HttpOptions } from './http.js';
@@ -33,6 +33,8 @@ type ClientEvents = { [K in EventType]: [EventOf<K>] } & {
   error: [Error];
   /** Login, signup, or the end of the session (null). */
   session: [User | null];
+  /** My profile changed (updateMe here, or a user.updated about me from elsewhere). */
+  user: [User];
 };
 
 interface PendingSend {
@@ -91,7 +93,7 @@ export class FechatterClient extends Emitter<ClientEvents> {
     return this.http.authenticated;
   }
 
-  async signup(body: { email: string; password: string; display_name: string }): Promise<User> {
+  async signup(body: SignupBody): Promise<User> {
     const { user } = await this.api.signup(body);
     this.setUser(user);
     return user;
@@ -114,6 +116,13 @@ export class FechatterClient extends Emitter<ClientEvents> {
       if (err instanceof FechatterError && err.status === 401) return null;
       throw err;
     }
+  }
+
+  /** PATCH /me, keeping `user` current (username, status, do-not-disturb, name, password). */
+  async updateMe(body: UpdateMeBody): Promise<User> {
+    const { user } = await this.api.updateMe(body);
+    this.changeUser(user);
+    return user;
   }
 
   async logout(): Promise<void> {
@@ -285,6 +294,8 @@ export class FechatterClient extends Emitter<ClientEvents> {
       if (!this.note(event.data)) return; // already delivered (history, resync or a repeat)
       this.emit('message', event.data);
     }
+    // My own profile changed elsewhere (another tab or device): keep `user` current.
+    if (event.type === 'user.updated' && this.user && event.data.user.id === this.user.id) this.changeUser(event.data.user);
     this.emit('event', event);
     (this.emit as (type: EventType, e: ChatEvent) => void)(event.type, event);
   }
@@ -309,6 +320,11 @@ export class FechatterClient extends Emitter<ClientEvents> {
       }),
     );
     this.emit('resync');
+  }
+
+  private changeUser(user: User): void {
+    this.user = { ...this.user, ...user };
+    this.emit('user', this.user);
   }
 
   private setUser(user: User): void {

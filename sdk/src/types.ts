@@ -4,11 +4,71 @@
 export type Role = 'owner' | 'admin' | 'member' | 'guest';
 export type ChatType = 'public' | 'private' | 'group' | 'direct';
 
+export interface UserStatus {
+  emoji: string | null;
+  text: string | null;
+  expires_at: string | null;
+}
+
 export interface User {
   id: string;
   email: string;
   display_name: string;
+  /** The handle @mentions name: global, lower case, 1-32 of `a-z 0-9 _ . -`. */
+  username: string;
+  /** null when unset or expired. */
+  status: UserStatus | null;
+  /** Do not disturb until then; null when unset or past. */
+  dnd_until: string | null;
   created_at: string;
+}
+
+/** Who a message mentions, parsed by the server when it stores the message. */
+export type Mention = { type: 'user'; user_id: string; username: string } | { type: 'channel' } | { type: 'here' };
+
+/** How a mention reached me: named, @channel (@all, @everyone) or @here. */
+export type MentionKind = 'user' | 'channel' | 'here';
+
+/** A chat's notification level as set; `default` follows the chat type. */
+export type NotifyLevel = 'default' | 'all' | 'mentions' | 'none';
+
+export interface NotificationSettings {
+  chat_id: string;
+  level: NotifyLevel;
+  muted: boolean;
+  /** What actually applies: muted means none; default is all for direct/group chats, mentions elsewhere. */
+  effective_level: 'all' | 'mentions' | 'none';
+}
+
+export interface MentionItem {
+  message: Message;
+  chat_id: string;
+  workspace_id: string;
+  kind: MentionKind;
+  read: boolean;
+}
+
+export interface PushSubscriptionRecord {
+  id: string;
+  endpoint: string;
+  created_at: string;
+}
+
+/** A browser PushSubscription as JSON (PushSubscription.toJSON()). */
+export interface PushSubscriptionInput {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  created_at: string;
+}
+
+/** Only the creating call returns the signing secret. */
+export interface WebhookCreated extends Webhook {
+  secret: string;
 }
 
 export interface Session {
@@ -29,6 +89,8 @@ export interface Workspace {
   name: string;
   slug: string;
   role: Role;
+  /** Who may use @channel / @here: everyone, or admins and owners only. */
+  channel_mentions?: 'everyone' | 'admins';
   created_at?: string;
 }
 
@@ -78,6 +140,10 @@ export interface Chat {
   last_message?: Message | null;
   /** Direct and group chats may list their members. */
   member_ids?: string[];
+  /** In "my chats" lists: unread messages that mention me, and my notification settings. */
+  mention_count?: number;
+  notify_level?: NotifyLevel;
+  muted?: boolean;
 }
 
 export interface ChatMember {
@@ -98,6 +164,7 @@ export interface Message {
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
+  mentions: Mention[];
 }
 
 export interface Accepted {
@@ -114,8 +181,9 @@ export interface Receipt {
 }
 
 export interface Unread {
-  chats: Array<{ chat_id: string; unread_count: number; last_read_seq: number; last_seq: number }>;
+  chats: Array<{ chat_id: string; unread_count: number; mention_count: number; last_read_seq: number; last_seq: number }>;
   total: number;
+  mention_total: number;
 }
 
 export interface SearchQuery {
@@ -171,6 +239,10 @@ export interface EventDataMap {
   /** About me: I no longer receive anything of this workspace. */
   'workspace.member_left': { user_id: string };
   'presence.updated': { user_id: string; status: 'online' | 'offline' };
+  /** A member changed name, username, status or do-not-disturb (one event per workspace of theirs). */
+  'user.updated': { user: User };
+  /** Mine only (user-scoped): my notification settings of the chat changed. */
+  'notifications.updated': NotificationSettings;
   resync_required: Record<string, never>;
 }
 
@@ -178,7 +250,15 @@ export type EventType = keyof EventDataMap;
 
 /** The envelope every real-time event arrives in (both transports). */
 export type ChatEvent = {
-  [K in EventType]: { id: string; type: K; workspace_id: string | null; chat_id: string | null; data: EventDataMap[K] };
+  [K in EventType]: {
+    id: string;
+    type: K;
+    workspace_id: string | null;
+    chat_id: string | null;
+    /** Set on user-scoped events (only that user receives them). */
+    user_id?: string;
+    data: EventDataMap[K];
+  };
 }[EventType];
 
 export type EventOf<K extends EventType> = Extract<ChatEvent, { type: K }>;
@@ -198,5 +278,7 @@ export const EVENT_TYPES: EventType[] = [
   'workspace.member_updated',
   'workspace.member_left',
   'presence.updated',
+  'user.updated',
+  'notifications.updated',
   'resync_required',
 ];

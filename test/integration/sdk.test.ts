@@ -1,5 +1,6 @@
 // The TypeScript SDK (sdk/) against the real server, in-process `all` role: real signup, real
 // HTTP, real WebSocket and SSE, real network failures through a TCP proxy that drops.
+import { createECDH, randomBytes } from 'node:crypto';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -22,7 +23,8 @@ let proxy: FlakyProxy;
 const clients: FechatterClient[] = [];
 
 beforeAll(async () => {
-  env = await createTestEnv();
+  // Webhook and push URLs below point at this machine.
+  env = await createTestEnv({ OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true' });
   app = await startInProcess(env, 'all');
   proxy = await flakyProxy(app.url);
 });
@@ -321,5 +323,117 @@ describe('SDK: failures', () => {
     const err = await ann.send(chat.id, '   ').catch((e) => e);
     expect(err).toMatchObject({ code: 'validation_failed', status: 400 });
     expect(failed).toHaveLength(1);
+  });
+});
+
+describe('SDK: mentions and notifications', () => {
+  it('signs up with a username and sets a status and do-not-disturb; others get user.updated live', async () => {
+    const handle = `ann-${Date.now().toString(36)}`;
+    const ann = sdk();
+    await ann.signup({ email: `${handle}@example.com`, password: 'correct horse battery', display_name: 'Ann', username: handle });
+    expect(ann.user).toMatchObject({ username: handle, status: null, dnd_until: null });
+    const taken = await sdk()
+      .signup({ email: `other-${handle}@example.com`, password: 'correct horse battery', display_name: 'Other', username: handle })
+      .catch((e) => e);
+    expect(taken).toBeInstanceOf(FechatterError);
+    expect(taken).toMatchObject({ code: 'conflict', status: 409 });
+
+    const bob = await signup('Bob');
+    expect(bob.user!.username).toMatch(/^[a-z0-9][a-z0-9_.-]*$/);
+    await world(ann, [bob]);
+    await open(bob);
+    const updated = bob.once('user.updated', (e) => e.data.user.id === ann.user!.id && e.data.user.status !== null);
+    const mine: string[] = [];
+    ann.on('user', (u) => mine.push(u.status?.emoji ?? ''));
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    const user = await ann.updateMe({ status: { emoji: '🌴', text: 'On holiday', expires_at: until }, dnd_until: until });
+    expect(user).toMatchObject({ status: { emoji: '🌴', text: 'On holiday' } });
+    expect(Date.parse(user.dnd_until!)).toBe(Date.parse(until));
+    expect(ann.user!.status?.emoji).toBe('🌴');
+    expect(mine).toEqual(['🌴']);
+    const [event] = await updated;
+    expect(event.data.user).toMatchObject({ username: handle, status: { emoji: '🌴', text: 'On holiday' } });
+    const cleared = await ann.updateMe({ status: null, dnd_until: null });
+    expect(cleared).toMatchObject({ status: null, dnd_until: null });
+  });
+
+  it('reports message.mentions, unread mention counts and the mentions feed with a cursor', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { ws, chat } = await world(ann, [bob]);
+    await Promise.all([open(ann), open(bob)]);
+    const got = collect(bob, chat.id);
+    const handle = bob.user!.username;
+    const first = await ann.send(chat.id, `hey @${handle}, look`);
+    await ann.send(chat.id, 'no mention here');
+    const second = await ann.send(chat.id, '@channel standup in 5');
+    await eventually(async () => got.length === 3);
+    expect(got[0].mentions).toEqual([{ type: 'user', user_id: bob.user!.id, username: handle }]);
+    expect(got[1].mentions).toEqual([]);
+    expect(got[2].mentions).toEqual([{ type: 'channel' }]);
+
+    const unread = await bob.api.unread(ws.id);
+    expect(unread.mention_total).toBe(2);
+    expect(unread.chats.find((c) => c.chat_id === chat.id)).toMatchObject({ unread_count: 3, mention_count: 2 });
+    const listed = (await bob.api.listChats(ws.id)).items.find((c) => c.id === chat.id)!;
+    expect(listed).toMatchObject({ mention_count: 2, notify_level: 'default', muted: false });
+
+    const page1 = await bob.api.mentions({ workspace_id: ws.id, limit: 1 });
+    expect(page1.items).toHaveLength(1);
+    expect(page1.items[0]).toMatchObject({ chat_id: chat.id, workspace_id: ws.id, kind: 'channel', read: false, message: { id: second.id } });
+    expect(page1.next_cursor).toEqual(expect.any(String));
+    const page2 = await bob.api.mentions({ workspace_id: ws.id, limit: 1, cursor: page1.next_cursor! });
+    expect(page2.items.map((x) => [x.message.id, x.kind])).toEqual([[first.id, 'user']]);
+
+    await bob.api.markRead(chat.id, second.seq);
+    await eventually(async () => (await bob.api.unread(ws.id)).mention_total === 0);
+    expect((await bob.api.mentions({ workspace_id: ws.id })).items.every((x) => x.read)).toBe(true);
+  });
+
+  it('reads and changes chat notification settings, with notifications.updated to my other connections', async () => {
+    const ann = await signup('Ann');
+    const { chat } = await world(ann, []);
+    expect(await ann.api.chatNotifications(chat.id)).toEqual({ chat_id: chat.id, level: 'default', muted: false, effective_level: 'mentions' });
+    // Ann's second device, on SSE (named events: the SDK must listen for the new types).
+    const other = sdk({ transports: ['sse'] });
+    other.http.setSession({ ...ann.http.currentTokens()!, expires_in: 900 });
+    await open(other, 'sse');
+    const seen = other.once('notifications.updated');
+    expect(await ann.api.updateChatNotifications(chat.id, { level: 'all' })).toMatchObject({ level: 'all', muted: false, effective_level: 'all' });
+    const [event] = await seen;
+    expect(event.data).toEqual({ chat_id: chat.id, level: 'all', muted: false, effective_level: 'all' });
+    expect(await ann.api.updateChatNotifications(chat.id, { muted: true })).toMatchObject({ level: 'all', muted: true, effective_level: 'none' });
+  });
+
+  it('manages push subscriptions and user and workspace webhooks', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { ws } = await world(ann, [bob]);
+    const { public_key } = await ann.api.vapidPublicKey();
+    expect(Buffer.from(public_key, 'base64url')).toHaveLength(65);
+
+    const keys = { p256dh: createECDH('prime256v1').generateKeys().toString('base64url'), auth: randomBytes(16).toString('base64url') };
+    const endpoint = `http://127.0.0.1:9/push/${randomBytes(8).toString('hex')}`;
+    const sub = await ann.api.createPushSubscription({ endpoint, keys });
+    expect(sub).toMatchObject({ id: expect.any(String), endpoint, created_at: expect.any(String) });
+    expect((await ann.api.listPushSubscriptions()).items.map((s) => s.id)).toEqual([sub.id]);
+    // Someone else's subscription is not mine to delete.
+    expect(await bob.api.deletePushSubscription(sub.id).catch((e) => e)).toMatchObject({ status: 404 });
+    await ann.api.deletePushSubscription(sub.id);
+    expect((await ann.api.listPushSubscriptions()).items).toEqual([]);
+
+    const hook = await ann.api.createWebhook('http://127.0.0.1:9/mine');
+    expect(hook).toMatchObject({ id: expect.any(String), url: 'http://127.0.0.1:9/mine', secret: expect.any(String) });
+    const hooks = await ann.api.listWebhooks();
+    expect(hooks.items).toEqual([{ id: hook.id, url: hook.url, created_at: hook.created_at }]);
+    await ann.api.deleteWebhook(hook.id);
+    expect((await ann.api.listWebhooks()).items).toEqual([]);
+
+    const wsHook = await ann.api.createWorkspaceWebhook(ws.id, 'http://127.0.0.1:9/team');
+    expect(wsHook.secret).toEqual(expect.any(String));
+    expect((await ann.api.listWorkspaceWebhooks(ws.id)).items.map((w) => w.id)).toEqual([wsHook.id]);
+    expect(await bob.api.listWorkspaceWebhooks(ws.id).catch((e) => e)).toMatchObject({ status: 403 });
+    await ann.api.deleteWorkspaceWebhook(ws.id, wsHook.id);
+    expect((await ann.api.listWorkspaceWebhooks(ws.id)).items).toEqual([]);
   });
 });

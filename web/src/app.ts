@@ -2,6 +2,7 @@
 import type { LiveStatus, Me } from '@fechatter/sdk';
 import { conversation } from './conversation.js';
 import { h } from './dom.js';
+import { mentionsView } from './mentions-view.js';
 import { searchBox } from './search.js';
 import { client } from './session.js';
 import { sidebar } from './sidebar.js';
@@ -11,7 +12,7 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   const role = me.workspaces.find((w) => w.id === wid)!.role;
   const store = new Store(wid, role);
   await store.load();
-  const root = h('div', { class: 'app' });
+  const root = h('div', { class: 'app', 'data-wid': wid });
   const open = (id: string) => {
     history.replaceState(null, '', `#/w/${wid}/c/${id}`);
     root.classList.remove('show-sidebar');
@@ -21,13 +22,20 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   };
   const convo = conversation(store, () => root.classList.toggle('show-sidebar'));
   const search = searchBox(store, open);
+  const mentions = mentionsView(store, open);
   const side = sidebar(store, me, {
     open,
+    showMentions() {
+      search.panel.hidden = true;
+      root.classList.remove('show-sidebar');
+      mentions.show();
+    },
     switchWorkspace(id) {
       location.hash = id === '__new__' ? '#/new' : `#/w/${id}`;
     },
   });
   side.insertBefore(search.form, side.children[1]!);
+  search.form.addEventListener('submit', () => (mentions.panel.hidden = true));
   const banner = h('div', { class: 'banner', role: 'status', hidden: true });
   const showStatus = (s: LiveStatus) => {
     banner.hidden = s.state === 'open' || s.state === 'connecting' || s.state === 'idle';
@@ -35,7 +43,15 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   };
   client.on('status', showStatus);
   showStatus(client.live.status);
-  root.append(side, h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }), convo.el, search.panel, banner);
+  root.append(side, h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }), convo.el, search.panel, mentions.panel, banner);
+  // The hash names another chat of this workspace (a notification was clicked): go there.
+  window.addEventListener('hashchange', async () => {
+    const match = /^#\/w\/([^/]+)\/c\/([^/?]+)/.exec(location.hash);
+    const target = match && match[1] === wid ? match[2] : null;
+    if (!target || target === store.current) return;
+    if (!store.chats.has(target)) await store.loadChats().catch(() => {});
+    if (store.chats.has(target)) open(target);
+  });
   document.addEventListener('keydown', (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
       e.preventDefault();

@@ -17,6 +17,15 @@ export function authView(onDone: () => void, invitation?: InvitationPreview | nu
   let mode: 'login' | 'signup' = invitation ? 'signup' : 'login';
   const error = h('p', { class: 'error', role: 'alert' });
   const name = h('input', { name: 'display_name', autocomplete: 'name', required: true, maxLength: 100, placeholder: 'Ann Lee' });
+  const username = h('input', {
+    name: 'username',
+    autocomplete: 'username',
+    maxLength: 32,
+    pattern: '[a-z0-9](?:[a-z0-9_.\\-]{0,30}[a-z0-9])?',
+    title: 'Lower case letters, digits and _ . - (how people @mention you)',
+    placeholder: 'ann.lee (optional)',
+  });
+  const usernameRow = h('label', {}, 'Username', username);
   const email = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true, placeholder: 'you@example.com' });
   const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, minLength: 8 });
   const nameRow = h('label', {}, 'Display name', name);
@@ -25,6 +34,7 @@ export function authView(onDone: () => void, invitation?: InvitationPreview | nu
 
   const sync = () => {
     nameRow.hidden = mode === 'login';
+    usernameRow.hidden = mode === 'login';
     name.required = mode === 'signup';
     password.autocomplete = mode === 'login' ? 'current-password' : 'new-password';
     submit.textContent = mode === 'login' ? 'Log in' : 'Create account';
@@ -47,7 +57,10 @@ export function authView(onDone: () => void, invitation?: InvitationPreview | nu
         error.textContent = '';
         try {
           if (mode === 'login') await client.login({ email: email.value, password: password.value });
-          else await client.signup({ email: email.value, password: password.value, display_name: name.value.trim() });
+          else {
+            const handle = username.value.trim().toLowerCase();
+            await client.signup({ email: email.value, password: password.value, display_name: name.value.trim(), ...(handle ? { username: handle } : {}) });
+          }
           onDone();
         } catch (err) {
           error.textContent = errorText(err);
@@ -60,6 +73,7 @@ export function authView(onDone: () => void, invitation?: InvitationPreview | nu
     heading,
     invitation ? h('p', { class: 'invite-note' }, 'You are invited to join ', h('strong', {}, invitation.workspace.name), ` as ${invitation.role}.`) : null,
     nameRow,
+    usernameRow,
     h('label', {}, 'Email', email),
     h('label', {}, 'Password', password),
     error,

@@ -1,9 +1,12 @@
 // The open chat: header, message list (scroll up for older history), typing line, "seen by",
 // and the composer with each message's pending / sent / failed state.
 import type { LocalMessage, Message } from '@fechatter/sdk';
+import { mentionAutocomplete, type MentionOption } from './autocomplete.js';
 import { clear, h, initials, time } from './dom.js';
+import { renderContent } from './mention-text.js';
+import { notificationSettings } from './notify-settings.js';
 import { client } from './session.js';
-import type { Store } from './store.js';
+import { mentionsUser, type Store } from './store.js';
 
 const NEAR_BOTTOM_PX = 60;
 
@@ -26,16 +29,40 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
     'aria-label': 'Message',
   });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
-  const composer = h('form', { class: 'composer' }, input, send);
+  const autocomplete = mentionAutocomplete(input, () => mentionOptions());
+  const composer = h('form', { class: 'composer' }, autocomplete.el, input, send);
   const empty = h('div', { class: 'empty' }, h('p', {}, 'Pick a channel or a person on the left.'));
+  const notify = notificationSettings(store, () => chatId);
   const pane = h('div', { class: 'pane', hidden: true },
-    h('header', { class: 'chat-head' }, h('button', { class: 'icon menu', 'aria-label': 'Open navigation', onclick: onMenu }, '☰'), h('div', {}, title, topic)),
+    h('header', { class: 'chat-head' },
+      h('button', { class: 'icon menu', 'aria-label': 'Open navigation', onclick: onMenu }, '☰'),
+      h('div', { class: 'chat-head-text' }, title, topic),
+      notify.button,
+      notify.panel,
+    ),
     list,
     typing,
     composer,
   );
   let chatId: string | null = null;
   let stick = true;
+
+  /** The chat's members (not me) and, outside direct chats, @channel and @here. */
+  const mentionOptions = async (): Promise<MentionOption[]> => {
+    const cid = chatId;
+    if (!cid) return [];
+    const ids = await store.chatMemberIds(cid).catch(() => [] as string[]);
+    const options: MentionOption[] = [];
+    for (const id of ids) {
+      const user = store.user(id);
+      if (id === store.me || !user) continue;
+      options.push({ handle: user.username, label: `${user.display_name}${store.statusEmoji(id) ? ` ${store.statusEmoji(id)}` : ''}` });
+    }
+    if (store.chats.get(cid)?.type !== 'direct') {
+      options.push({ handle: 'channel', label: 'Everyone in this chat' }, { handle: 'here', label: 'Everyone online in this chat' });
+    }
+    return options;
+  };
 
   const render = () => {
     if (!chatId) return;
@@ -64,11 +91,11 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
     const name = store.name(m.sender_id);
     return h(
       'li',
-      { class: `msg${grouped ? ' grouped' : ''}${m.sender_id === store.me ? ' mine' : ''}`, 'data-seq': m.seq, 'data-id': m.id },
+      { class: `msg${grouped ? ' grouped' : ''}${m.sender_id === store.me ? ' mine' : ''}${mentionsUser(m, store.me) ? ' mentions-me' : ''}`, 'data-seq': m.seq, 'data-id': m.id },
       grouped ? null : h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)),
       h('div', { class: 'body' },
-        grouped ? null : h('div', { class: 'meta' }, h('strong', { class: 'sender' }, name), ' ', h('time', { dateTime: m.created_at, title: m.created_at }, time(m.created_at))),
-        m.deleted ? h('p', { class: 'content deleted' }, 'message deleted') : h('p', { class: 'content' }, m.content),
+        grouped ? null : h('div', { class: 'meta' }, h('strong', { class: 'sender' }, name), store.statusEmoji(m.sender_id) ? h('span', { class: 'status-emoji', title: store.user(m.sender_id)?.status?.text ?? '' }, ` ${store.statusEmoji(m.sender_id)}`) : null, ' ', h('time', { dateTime: m.created_at, title: m.created_at }, time(m.created_at))),
+        m.deleted ? h('p', { class: 'content deleted' }, 'message deleted') : h('p', { class: 'content' }, renderContent(m, store.me)),
         m.edited_at && !m.deleted ? h('span', { class: 'muted small' }, '(edited)') : null,
         m.sender_id === store.me ? h('span', { class: 'state sent', 'aria-label': 'sent' }, '✓ sent') : null,
         seen,
@@ -152,6 +179,7 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
   };
   input.addEventListener('keydown', (event) => {
+    if (autocomplete.keydown(event)) return;
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       submit();
@@ -159,6 +187,7 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
   });
   input.addEventListener('input', () => {
     autosize();
+    autocomplete.update();
     if (chatId && input.value.trim()) client.typing(chatId);
   });
 
@@ -169,7 +198,10 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
       if (change === 'members') renderTyping();
     }
     else if (change === `typing:${chatId}`) renderTyping();
-    if (change === 'chats') renderHead();
+    if (change === 'chats') {
+      renderHead();
+      notify.refresh();
+    }
   });
 
   return {
@@ -182,7 +214,10 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
       if (!id) return;
       stick = true;
       typing.textContent = '';
+      autocomplete.close();
+      notify.close();
       renderHead();
+      notify.refresh();
       render();
       const t = store.timeline(id);
       if (!t.loaded) void store.loadHistory(id).then(() => void store.loadReceipts(id));

@@ -53,9 +53,10 @@ async function route(): Promise<void> {
 }
 
 // A workspace switch rebuilds the page from scratch; a chat switch inside one does not.
+// (A notification click sets the hash to a chat: the open workspace switches to it itself.)
 window.addEventListener('hashchange', () => {
-  const hash = location.hash;
-  if (/^#\/w\/[^/]+\/c\//.test(hash) && root.querySelector('.app')) return;
+  const chat = /^#\/w\/([^/]+)\/c\//.exec(location.hash);
+  if (chat && root.querySelector<HTMLElement>('.app')?.dataset.wid === chat[1]) return;
   location.reload();
 });
 client.on('session', (user) => {

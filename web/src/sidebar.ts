@@ -2,13 +2,15 @@
 // presence dots, and the forms to create a channel, start a DM, browse and invite.
 import type { Chat, LiveStatus, Me } from '@fechatter/sdk';
 import { errorText } from './auth-view.js';
-import { clear, h } from './dom.js';
+import { clear, h, icon } from './dom.js';
 import { client } from './session.js';
 import type { Store } from './store.js';
+import { userMenu } from './user-menu.js';
 
 export interface SidebarActions {
   open(chatId: string): void;
   switchWorkspace(wid: string): void;
+  showMentions(): void;
 }
 
 export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElement {
@@ -20,7 +22,9 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
 
   const item = (chat: Chat) => {
     const unread = chat.unread_count ?? 0;
+    const mentions = chat.mention_count ?? 0;
     const peer = store.peer(chat);
+    const peerEmoji = peer ? store.statusEmoji(peer) : '';
     const label = store.chatName(chat);
     return h(
       'li',
@@ -36,13 +40,27 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
         peer
           ? h('span', { class: `dot ${store.presence.get(peer) === 'online' ? 'online' : 'offline'}`, title: store.presence.get(peer) ?? 'offline', 'aria-label': store.presence.get(peer) ?? 'offline' })
           : h('span', { class: 'hash', 'aria-hidden': 'true' }, chat.type === 'private' ? '🔒' : chat.type === 'public' ? '#' : '👥'),
-        h('span', { class: 'chat-name' }, label),
+        h('span', { class: 'chat-name' }, label, peerEmoji ? h('span', { class: 'status-emoji', title: store.user(peer!)?.status?.text ?? '' }, ` ${peerEmoji}`) : null),
+        chat.muted ? h('span', { class: 'muted-flag', title: 'Muted', role: 'img', 'aria-label': 'muted' }, icon('bell-off')) : null,
+        mentions ? h('span', { class: 'badge mention-badge', 'aria-label': `${mentions} mention${mentions === 1 ? '' : 's'}` }, `@${mentions > 99 ? '99+' : mentions}`) : null,
         unread ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null,
       ),
     );
   };
 
+  const mentionsButton = h('button', { type: 'button', class: 'chat-item mentions-link', onclick: () => actions.showMentions() });
+  const renderMentionsButton = () => {
+    const total = [...store.chats.values()].reduce((sum, c) => sum + (c.mention_count ?? 0), 0);
+    clear(mentionsButton);
+    mentionsButton.append(
+      h('span', { class: 'hash', 'aria-hidden': 'true' }, '@'),
+      h('span', { class: 'chat-name' }, 'Mentions'),
+      total ? h('span', { class: 'badge mention-badge', 'aria-label': `${total} unread mention${total === 1 ? '' : 's'}` }, total > 99 ? '99+' : total) : '',
+    );
+  };
+
   const render = () => {
+    renderMentionsButton();
     clear(channels);
     clear(dms);
     const all = [...store.chats.values()].sort((a, b) => store.chatName(a).localeCompare(store.chatName(b)));
@@ -153,12 +171,15 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
     h('option', { value: '__new__' }, '+ New workspace…'),
   );
 
+  const user = userMenu();
+  user.start();
   render();
   return h(
     'aside',
     { class: 'sidebar', 'aria-label': 'Workspace navigation' },
     h('div', { class: 'ws-head' }, switcher),
     h('nav', {},
+      h('ul', { class: 'chat-list' }, h('li', {}, mentionsButton)),
       h('div', { class: 'section' }, h('h2', {}, 'Channels'), h('button', { class: 'icon', title: 'New channel', 'aria-label': 'New channel', onclick: newChannel }, '+'), h('button', { class: 'icon', title: 'Browse channels', 'aria-label': 'Browse channels', onclick: () => void browse() }, '⌕')),
       channels,
       h('div', { class: 'section' }, h('h2', {}, 'Direct messages'), h('button', { class: 'icon', title: 'New direct message', 'aria-label': 'New direct message', onclick: newDm }, '+')),
@@ -168,10 +189,11 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
     h(
       'footer',
       { class: 'me' },
-      h('div', {}, h('span', { class: 'dot online', 'aria-hidden': 'true' }), h('strong', {}, client.user?.display_name ?? ''), ' ', status),
+      h('div', { class: 'me-line' }, user.el, ' ', status),
       h(
         'div',
         { class: 'me-actions' },
+        user.enableButton,
         isAdmin ? h('button', { class: 'link', onclick: () => void invite() }, 'Invite people') : null,
         isAdmin ? h('a', { href: '/admin/queues', target: '_blank', rel: 'noopener', class: 'link' }, 'Queues (Bull Board)') : null,
         h('button', { class: 'link', onclick: () => void client.logout().finally(() => location.replace('/')) }, 'Log out'),

@@ -1,6 +1,6 @@
 // What the page knows about the open workspace, kept current by the SDK's events. Views
 // subscribe to named changes and re-render only their part.
-import type { Chat, ChatEvent, LocalMessage, Member, Message, Role } from '@fechatter/sdk';
+import type { Chat, ChatEvent, LocalMessage, Member, Message, Role, User } from '@fechatter/sdk';
 import { client } from './session.js';
 
 export interface Timeline {
@@ -11,7 +11,14 @@ export interface Timeline {
   loading: boolean;
 }
 
-export type Change = 'chats' | 'members' | 'presence' | `messages:${string}` | `typing:${string}` | `receipts:${string}`;
+export type Change = 'chats' | 'members' | 'presence' | 'me' | 'mentions' | `messages:${string}` | `typing:${string}` | `receipts:${string}`;
+
+/** Does this message notify me by mention (my handle, @channel or @here)? The server already
+ * dropped mentions of non-members and unauthorized @channel, so the list is what reached people. */
+export function mentionsUser(m: Message, userId: string): boolean {
+  if (m.sender_id === userId || m.deleted) return false;
+  return (m.mentions ?? []).some((x) => (x.type === 'user' ? x.user_id === userId : true));
+}
 
 const TYPING_SHOWN_MS = 6000;
 
@@ -54,6 +61,7 @@ export class Store {
       client.on('message', (m) => this.addMessages(m.chat_id, [m])),
       client.on('local', (l) => this.onLocal(l)),
       client.on('resync', () => void this.refetch()),
+      client.on('user', (u) => this.updateUser(u)),
     );
     await Promise.all([this.loadChats(), this.loadMembers()]);
   }
@@ -84,6 +92,33 @@ export class Store {
     }
     this.presence.set(this.me, 'online');
     this.changed('members');
+  }
+
+  /** A user as last seen (me from the client, others from the member list). */
+  user(userId: string): User | undefined {
+    if (userId === this.me && client.user) return client.user;
+    return this.members.get(userId)?.user;
+  }
+
+  /** The status emoji to show beside a name (the server nulls expired ones; check again locally). */
+  statusEmoji(userId: string): string {
+    const status = this.user(userId)?.status;
+    if (!status?.emoji) return '';
+    if (status.expires_at && Date.parse(status.expires_at) <= Date.now()) return '';
+    return status.emoji;
+  }
+
+  /** Members of a chat (loaded once, for @ autocomplete and names). */
+  async chatMemberIds(chatId: string): Promise<string[]> {
+    if (!this.chatMembers.has(chatId)) await this.loadChatMembers(chatId);
+    return this.chatMembers.get(chatId) ?? [];
+  }
+
+  private updateUser(user: User): void {
+    const member = this.members.get(user.id);
+    if (member) member.user = { ...member.user, ...user };
+    this.changed(user.id === this.me ? 'me' : 'members');
+    if (user.id === this.me) this.changed('members');
   }
 
   name(userId: string): string {
@@ -158,7 +193,13 @@ export class Store {
       if (chat && m.seq > chat.last_seq) {
         chat.last_seq = m.seq;
         chat.last_message = m;
-        if (m.sender_id !== this.me && !m.deleted && m.seq > (chat.last_read_seq ?? 0)) chat.unread_count = (chat.unread_count ?? 0) + 1;
+        if (m.sender_id !== this.me && !m.deleted && m.seq > (chat.last_read_seq ?? 0)) {
+          chat.unread_count = (chat.unread_count ?? 0) + 1;
+          if (notify && mentionsUser(m, this.me)) {
+            chat.mention_count = (chat.mention_count ?? 0) + 1;
+            this.changed('mentions');
+          }
+        }
       }
       // Only a loaded timeline takes new messages; an unopened chat loads its history when opened.
       if (!t.loaded && notify) continue;
@@ -176,6 +217,23 @@ export class Store {
     return added;
   }
 
+  /** Unread and mention counts from the server (after reading part of a chat elsewhere). */
+  async loadUnread(): Promise<void> {
+    try {
+      const unread = await client.api.unread(this.wid);
+      for (const u of unread.chats) {
+        const chat = this.chats.get(u.chat_id);
+        if (!chat) continue;
+        chat.unread_count = u.unread_count;
+        chat.mention_count = u.mention_count ?? 0;
+      }
+      this.changed('chats');
+      this.changed('mentions');
+    } catch {
+      // Counts catch up on the next load.
+    }
+  }
+
   /** Moves my read watermark to the newest message of the open chat. */
   markRead(chatId: string): void {
     const chat = this.chats.get(chatId);
@@ -184,6 +242,8 @@ export class Store {
     if (!chat || newest <= (chat.last_read_seq ?? 0)) return;
     chat.last_read_seq = newest;
     chat.unread_count = 0;
+    if (chat.mention_count) this.changed('mentions');
+    chat.mention_count = 0;
     this.changed('chats');
     client.api.markRead(chatId, newest).catch(() => {
       // Not critical: the next read mark moves it further.
@@ -227,7 +287,10 @@ export class Store {
         const chat = this.chats.get(e.chat_id);
         if (chat && e.data.user_id === this.me && e.data.last_read_seq >= (chat.last_read_seq ?? 0)) {
           chat.last_read_seq = e.data.last_read_seq;
-          if (e.data.last_read_seq >= chat.last_seq) chat.unread_count = 0;
+          if (e.data.last_read_seq >= chat.last_seq) {
+            chat.unread_count = 0;
+            chat.mention_count = 0;
+          } else void this.loadUnread(); // read part of it elsewhere: ask the server what is left
           this.changed('chats');
         }
         this.changed(`receipts:${e.chat_id}`);
@@ -244,6 +307,18 @@ export class Store {
         setTimeout(() => this.changed(`typing:${chatId}`), TYPING_SHOWN_MS + 50);
         break;
       }
+      case 'user.updated':
+        if (e.data.user.id !== this.me) this.updateUser(e.data.user);
+        break;
+      case 'notifications.updated': {
+        const chat = this.chats.get(e.data.chat_id);
+        if (chat) {
+          chat.notify_level = e.data.level;
+          chat.muted = e.data.muted;
+          this.changed('chats');
+        }
+        break;
+      }
       case 'presence.updated':
         this.presence.set(e.data.user_id, e.data.status);
         this.changed('presence');
@@ -252,6 +327,7 @@ export class Store {
       case 'chat.updated':
       case 'chat.member_joined':
       case 'chat.member_left':
+        if (e.chat_id && e.type !== 'chat.created' && e.type !== 'chat.updated') this.chatMembers.delete(e.chat_id);
         void this.loadChats();
         if (e.type === 'chat.member_joined' && !this.members.has(e.data.user_id)) this.learn();
         break;
