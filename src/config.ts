@@ -59,8 +59,8 @@ const schema = z.object({
   CACHE_TTL_SECONDS: int(0, 86400).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_QUEUES: list
-    .pipe(z.array(z.enum(['persist', 'receipts', 'search', 'notifications', 'webhooks'])))
-    .default(['persist', 'receipts', 'search', 'notifications', 'webhooks']),
+    .pipe(z.array(z.enum(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl'])))
+    .default(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl']),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
   PERSIST_BATCH_SIZE: int(1, 1000).default(100),
   EVENT_STREAM_MAXLEN: int(100).default(100_000),
@@ -95,6 +95,15 @@ const schema = z.object({
   VAPID_PRIVATE_KEY: base64urlBytes(32).optional(),
   VAPID_SUBJECT: url(['mailto:', 'https:']).default('mailto:admin@localhost'),
   OUTBOUND_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
+  UPLOAD_MAX_BYTES: int(1024, 5 << 30).default(25 << 20),
+  WORKSPACE_STORAGE_QUOTA_BYTES: int(0).default(10 << 30),
+  STORAGE_DRIVER: z.enum(['local', 's3']).default('local'),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).optional(),
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
 });
 
 type Env = z.infer<typeof schema>;

@@ -9,6 +9,7 @@ import type { TokenConfig } from './domain/tokens.js';
 import { createLimits, type Limits } from './api/rate-limit.js';
 import { isDependencyDown } from './api/middleware.js';
 import { createBreaker, type Breaker } from './infra/breaker.js';
+import { createBlobStore, type BlobStore } from './infra/storage/index.js';
 import type { Check } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 
@@ -26,6 +27,8 @@ export interface Deps {
   limits: Limits;
   /** Fast-fails API reads (503) while Postgres keeps failing. */
   readBreaker: Breaker;
+  /** Where attachments' bytes live (local disk under DATA_DIR, or S3). */
+  files: BlobStore;
 }
 
 export async function createDeps(config: Config, log: Logger): Promise<Deps> {
@@ -43,6 +46,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS },
     queues: createQueues(redis, keys.bull),
     limits: createLimits(redis, keys.rateLimit, config),
+    files: createBlobStore(config),
     readBreaker: createBreaker('postgres_reads', {
       enabled: config.ENABLE_CIRCUIT_BREAKER,
       isFailure: (err) => isDependencyDown(err, redis) === 'postgres',

@@ -17,6 +17,7 @@ const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
   search: async () => (await import('./search.js')).start,
   notifications: async () => (await import('./notifications.js')).start,
   webhooks: async () => (await import('./webhooks.js')).start,
+  unfurl: async () => (await import('./unfurl.js')).start,
 };
 
 export async function startWorkers(deps: Deps): Promise<RunningWorker> {

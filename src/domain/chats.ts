@@ -10,7 +10,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 import type { NotifyLevel } from './notification-settings.js';
 import { MENTION_COUNT_SQL, UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
-import { toMessage, type Message } from './messages.js';
+import { toMessage, withDetails, type Message } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 
 export interface Chat {
@@ -146,27 +146,9 @@ export async function createChat(deps: ChatDeps, userId: string, workspaceId: st
   return { chat: outcome.chat, created: outcome.created };
 }
 
-const toLastMessage = (row: Record<string, any>): LastMessage | null =>
-  row.lm_id
-    ? toMessage({
-        id: row.lm_id,
-        chat_id: row.id,
-        workspace_id: row.workspace_id,
-        seq: row.lm_seq,
-        sender_id: row.lm_sender_id,
-        content: row.lm_content,
-        client_id: row.lm_client_id,
-        reply_to: row.lm_reply_to ?? null,
-        mentions: row.lm_mentions,
-        created_at: row.lm_created_at,
-        edited_at: row.lm_edited_at,
-        deleted_at: row.lm_deleted_at,
-      })
-    : null;
-
 /**
- * The caller's chats in one query: each with its unread count (seq > last_read_seq, not sent by
- * me, not deleted; API.md) and its newest message, most recently active first.
+ * The caller's chats in one query: each with its unread and mention counts (receipts.ts) and its
+ * newest message outside threads, most recently active first.
  */
 export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: string): Promise<MyChat[]> {
   await accessWorkspace(deps, userId, workspaceId);
@@ -177,16 +159,19 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
             ${UNREAD_COUNT_SQL} as unread_count,
             ${MENTION_COUNT_SQL} as mention_count,
             cm.notify_level, cm.muted,
-            lm.id as lm_id, lm.seq as lm_seq, lm.sender_id as lm_sender_id, lm.content as lm_content,
-            lm.client_id as lm_client_id, lm.reply_to as lm_reply_to, lm.mentions as lm_mentions, lm.created_at as lm_created_at,
-            lm.edited_at as lm_edited_at, lm.deleted_at as lm_deleted_at
+            lm.doc as last_message
        from chat_members cm
        join chats c on c.id = cm.chat_id
-       left join lateral (select * from messages m where m.chat_id = c.id order by m.seq desc limit 1) lm on true
+       left join lateral (
+         select m.created_at, to_jsonb(m) - 'tsv' as doc from messages m
+          where m.chat_id = c.id and m.thread_root_id is null order by m.seq desc limit 1
+       ) lm on true
       where cm.user_id = ? and cm.workspace_id = ?
       order by coalesce(lm.created_at, c.created_at) desc, c.id desc`,
     [userId, workspaceId],
   );
+  const last = await withDetails(deps.db, rows.filter((r: Record<string, any>) => r.last_message).map((r: Record<string, any>) => toMessage(r.last_message)));
+  const lastById = new Map(last.map((m) => [m.chat_id, m]));
   return rows.map((row: Record<string, any>) => ({
     ...toChat(row),
     unread_count: Number(row.unread_count),
@@ -194,7 +179,7 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
     notify_level: row.notify_level,
     muted: row.muted,
     last_read_seq: Number(row.last_read_seq),
-    last_message: toLastMessage(row),
+    last_message: lastById.get(String(row.id)) ?? null,
   }));
 }
 

@@ -4,7 +4,7 @@
 import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
 import type { MentionKind } from './mentions.js';
-import { MESSAGE_COLUMNS, toMessage, UUID_RE, type Message } from './messages.js';
+import { MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
 import { ValidationError } from './errors.js';
 
 export const MENTIONS_DEFAULT_LIMIT = 50;
@@ -45,9 +45,8 @@ export async function listMyMentions(deps: FeedDeps, userId: string, query: Ment
   if (query.workspace_id !== undefined) q.where('r.workspace_id', query.workspace_id);
   if (query.cursor !== undefined) q.where('r.message_id', '<', query.cursor);
   const rows = await q;
-  const items = rows.slice(0, limit).map((row) => {
-    const message = toMessage(row);
-    return { message, chat_id: message.chat_id, workspace_id: message.workspace_id, kind: row.kind as MentionKind, read: Boolean(row.read) };
-  });
+  const page = rows.slice(0, limit);
+  const messages = await withDetails(deps.db, page.map(toMessage));
+  const items = page.map((row, i) => ({ message: messages[i], chat_id: messages[i].chat_id, workspace_id: messages[i].workspace_id, kind: row.kind as MentionKind, read: Boolean(row.read) }));
   return { items, next_cursor: rows.length > limit ? items[items.length - 1].message.id : null };
 }

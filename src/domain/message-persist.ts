@@ -20,13 +20,17 @@ import { publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { metrics } from '../observability/metrics.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
+import { removeBlobs } from './attachments/index.js';
 import { resolveMentions, type OnlineCheck, type ResolvedMentions } from './mentions.js';
-import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './messages.js';
+import { renderMarkdown } from './markdown.js';
+import { MESSAGE_COLUMNS, toMessage, withDetails, type Message, type MessageRow } from './messages.js';
+import { iso } from './users.js';
 import { presenceOf } from './presence.js';
 import { enqueueNotifications } from './notifications/enqueue.js';
 import { enqueueSearchIndex } from './search/enqueue.js';
+import { enqueueUnfurl } from './unfurl/attach.js';
 
-export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues'>;
+export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues' | 'files'>;
 
 export type PersistStatus =
   /** Stored now with this seq. */
@@ -46,7 +50,9 @@ export type RejectReason =
   /** The chat was archived after the message was accepted. */
   | 'chat_archived'
   /** The job's workspace_id is not the chat's (a job the API did not write). */
-  | 'wrong_workspace';
+  | 'wrong_workspace'
+  /** thread_root_id is not a top-level message of the chat (a job the API did not write). */
+  | 'bad_thread_root';
 
 export interface PersistOutcome {
   id: string;
@@ -120,13 +126,57 @@ async function insertMentionRecipients(
   );
 }
 
-function createdEvent(row: MessageRow, acceptedAt: number | undefined): ChatEvent {
-  const message = toMessage(row);
+/**
+ * Replies bump their root's reply_count and last_reply_at, and follow the thread for whoever
+ * takes part: the root's author and the people a reply mentions start following (unless they
+ * unfollowed), the replier too, having read it up to their reply.
+ */
+async function recordReplies(conn: pg.ClientBase, replies: Array<CreateMessageJob & { seq: number }>, mentions: Map<string, ResolvedMentions>): Promise<void> {
+  if (replies.length === 0) return;
+  await conn.query(
+    `update messages r set reply_count = r.reply_count + v.n, last_reply_at = now()
+       from (select root_id, count(*)::int as n from unnest($1::uuid[]) as t(root_id) group by root_id) v
+      where r.id = v.root_id`,
+    [replies.map((r) => r.thread_root_id)],
+  );
+  const follows = replies.flatMap((r) => [
+    ...(mentions.get(r.id)?.recipients ?? []).filter((m) => m.kind === 'user').map((m) => [m.user_id, r.thread_root_id!, r.chat_id, 0] as const),
+    [r.sender_id, r.thread_root_id!, r.chat_id, r.seq] as const,
+  ]);
+  await conn.query(
+    `insert into thread_follows (user_id, root_id, chat_id, last_read_seq)
+     select user_id, root_id, chat_id, max(seq) from (
+       select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[]) as t(user_id, root_id, chat_id, seq)
+       union all
+       select r.sender_id, r.id, r.chat_id, 0 from messages r where r.id = any($2::uuid[])
+     ) f group by user_id, root_id, chat_id
+     on conflict (user_id, root_id) do update set last_read_seq = greatest(thread_follows.last_read_seq, excluded.last_read_seq)`,
+    [follows.map((f) => f[0]), follows.map((f) => f[1]), follows.map((f) => f[2]), follows.map((f) => f[3])],
+  );
+}
+
+/** Attaches uploaded files to their message; the API checked them, this re-checks owner, chat and "not taken". */
+async function takeAttachments(conn: pg.ClientBase, messages: CreateMessageJob[]): Promise<void> {
+  const pairs = messages.flatMap((m) => m.attachment_ids!.map((a) => [a, m.id, m.chat_id, m.sender_id] as const));
+  if (pairs.length === 0) return;
+  await conn.query(
+    `update attachments a set message_id = v.message_id
+       from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) as v(id, message_id, chat_id, uploader_id)
+      where a.id = v.id and a.chat_id = v.chat_id and a.uploader_id = v.uploader_id and a.message_id is null`,
+    [pairs.map((p) => p[0]), pairs.map((p) => p[1]), pairs.map((p) => p[2]), pairs.map((p) => p[3])],
+  );
+}
+
+/** A reply's event also carries its root's thread counts as they are now, so clients update the root without a refetch. */
+type PendingRow = MessageRow & { root_reply_count: number | null; root_last_reply_at: Date | null };
+
+function createdEvent(message: Message, row: PendingRow, acceptedAt: number | undefined): ChatEvent {
+  const thread = message.thread_root_id ? { thread: { root_id: message.thread_root_id, reply_count: Number(row.root_reply_count), last_reply_at: iso(row.root_last_reply_at) } } : {};
   return {
     type: 'message.created',
     workspace_id: message.workspace_id,
     chat_id: message.chat_id,
-    data: { ...message, accepted_at: acceptedAt ?? new Date(row.created_at).getTime() },
+    data: { ...message, ...thread, accepted_at: acceptedAt ?? new Date(row.created_at).getTime() },
   };
 }
 
@@ -163,12 +213,16 @@ async function announceCreated(deps: PersistDeps, events: ChatEvent[]): Promise<
  * marks them published. Precondition: the caller holds the chats' advisory locks.
  */
 async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: string[], acceptedAt: Map<string, number>): Promise<void> {
-  const { rows } = await conn.query<MessageRow>(
-    `select ${COLUMNS} from messages where chat_id = any($1::bigint[]) and published_at is null order by chat_id, seq`,
+  const { rows } = await conn.query<PendingRow>(
+    `select ${MESSAGE_COLUMNS.map((c) => `m.${c}`).join(', ')}, r.reply_count as root_reply_count, r.last_reply_at as root_last_reply_at
+       from messages m left join messages r on r.id = m.thread_root_id
+      where m.chat_id = any($1::bigint[]) and m.published_at is null order by m.chat_id, m.seq`,
     [chatIds],
   );
   if (rows.length === 0) return;
-  await announceCreated(deps, rows.map((row) => createdEvent(row, acceptedAt.get(row.id))));
+  // Attachments are committed with their message; reactions cannot exist yet.
+  const messages = await withDetails(deps.db, rows.map(toMessage));
+  await announceCreated(deps, rows.map((row, i) => createdEvent(messages[i], row, acceptedAt.get(row.id))));
   // The mark need not be durable (if lost, the Redis high-water mark stops a second announcement),
   // so it skips the commit's WAL flush: one fsync per batch instead of two.
   await inTransaction(conn, async () => {
@@ -191,16 +245,18 @@ export const EXISTING_SQL = `select id, chat_id, client_id, seq from messages wh
  * not archived.
  */
 const CHECK_AND_RESERVE_SQL = `with job as (
-    select * from unnest($1::bigint[], $2::bigint[], $3::bigint[]) with ordinality as t(chat_id, workspace_id, sender_id, i)
+    select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::uuid[]) with ordinality as t(chat_id, workspace_id, sender_id, thread_root_id, i)
   ), checked as (
     select job.i, job.chat_id,
       case when c.id is null then 'chat_gone'
            when c.workspace_id <> job.workspace_id then 'wrong_workspace'
            when c.archived_at is not null then 'chat_archived'
-           when cm.user_id is null then 'not_member' end as problem
+           when cm.user_id is null then 'not_member'
+           when job.thread_root_id is not null and (root.id is null or root.chat_id <> job.chat_id or root.thread_root_id is not null) then 'bad_thread_root' end as problem
     from job
     left join chats c on c.id = job.chat_id
     left join chat_members cm on cm.chat_id = job.chat_id and cm.user_id = job.sender_id
+    left join messages root on root.id = job.thread_root_id
   ), reserved as (
     update chats c set last_seq = c.last_seq + v.n
       from (select chat_id, count(*)::int as n from checked where problem is null group by chat_id) v
@@ -249,7 +305,7 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       // One statement re-checks every job against its chat and reserves the seqs of those that pass.
       const { rows: checked } = await conn.query<{ problem: RejectReason | 'chat_gone' | null; seq: string | null }>(
         CHECK_AND_RESERVE_SQL,
-        [fresh.map((j) => j.chat_id), fresh.map((j) => j.workspace_id), fresh.map((j) => j.sender_id)],
+        [fresh.map((j) => j.chat_id), fresh.map((j) => j.workspace_id), fresh.map((j) => j.sender_id), fresh.map((j) => j.thread_root_id ?? null)],
       );
       const rows: Array<CreateMessageJob & { seq: number }> = [];
       fresh.forEach((job, i) => {
@@ -267,8 +323,8 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       if (rows.length === 0) return;
       const mentions = await resolveMentions(conn, rows, onlineCheck(deps));
       await conn.query(
-        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions)
-         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[], $9::jsonb[])`,
+        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered)
+         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[], $9::jsonb[], $10::uuid[], $11::text[])`,
         [
           rows.map((r) => r.id),
           rows.map((r) => r.chat_id),
@@ -279,9 +335,13 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
           rows.map((r) => r.content),
           rows.map((r) => r.reply_to),
           rows.map((r) => JSON.stringify(mentions.get(r.id)?.mentions ?? [])),
+          rows.map((r) => r.thread_root_id ?? null),
+          rows.map((r) => renderMarkdown(r.content)),
         ],
       );
       await insertMentionRecipients(conn, rows.filter((r) => mentions.has(r.id)), mentions);
+      await recordReplies(conn, rows.filter((r) => r.thread_root_id), mentions);
+      await takeAttachments(conn, rows.filter((r) => r.attachment_ids?.length));
       // Your own message counts as read: move the sender's watermark to it (never back).
       await conn.query(
         `update chat_members cm set last_read_seq = v.seq, read_at = now()
@@ -301,6 +361,8 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
   // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
   const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
   await enqueueSearchIndex(deps, indexed.map((o) => ({ op: 'upsert', message_id: o.id })));
+  // Link previews follow; like notifications, queuing them never throws.
+  await enqueueUnfurl(deps, unique.filter((j) => ['stored', 'already_stored'].includes(outcomes.get(j.id)?.status ?? '')).map((j) => ({ id: j.id, content: j.content, version: '0' })));
   // Who should hear of it (the notifications queue); never throws, and its jobIds make repeats harmless.
   const byId = new Map(unique.map((j) => [j.id, j]));
   await enqueueNotifications(deps, indexed.map((o) => {
@@ -351,6 +413,7 @@ function changeAllowed(job: EditMessageJob | DeleteMessageJob, row: ChangeRow): 
  * committed but may have lost its event (allowed when it was made, so not re-checked).
  */
 export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob | DeleteMessageJob): Promise<ChangeStatus> {
+  let removedBlobs: string[] = [];
   const status = await withChatLocks<ChangeStatus>(deps, [job.chat_id], async (conn) => {
     let status: ChangeStatus = 'stale';
     const event = await inTransaction(conn, async (): Promise<ChatEvent | null> => {
@@ -372,12 +435,21 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
           // Mentions follow the text: who an edit no longer names stops counting it.
           const source = { id: row.id, chat_id: String(row.chat_id), workspace_id: String(row.workspace_id), seq: Number(row.seq), sender_id: String(row.sender_id), content: job.content };
           const mentions = await resolveMentions(conn, [source], onlineCheck(deps));
-          ({ rows: [updated] } = await conn.query<MessageRow>(`update messages set content = $2, edited_at = $3, mentions = $4 where id = $1 returning ${COLUMNS}`, [job.id, job.content, job.edited_at, JSON.stringify(mentions.get(job.id)?.mentions ?? [])]));
+          // The version being replaced goes to the history first (message_edits: 1 is the original).
+          await conn.query(
+            `insert into message_edits (message_id, version, content, written_at)
+             select $1, coalesce((select max(version) from message_edits where message_id = $1), 0) + 1, $2, $3`,
+            [job.id, row.content, row.edited_at ?? row.created_at],
+          );
+          ({ rows: [updated] } = await conn.query<MessageRow>(
+            `update messages set content = $2, edited_at = $3, mentions = $4, rendered = $5 where id = $1 returning ${COLUMNS}`,
+            [job.id, job.content, job.edited_at, JSON.stringify(mentions.get(job.id)?.mentions ?? []), renderMarkdown(job.content)],
+          ));
           await conn.query('delete from mention_recipients where message_id = $1', [job.id]);
           await insertMentionRecipients(conn, mentions.has(job.id) ? [source] : [], mentions);
           status = 'applied';
         }
-        const message = toMessage(updated);
+        const [message] = await withDetails(deps.db, [toMessage(updated)]);
         return { type: 'message.updated', workspace_id: message.workspace_id, chat_id: message.chat_id, data: { ...message } };
       }
 
@@ -388,16 +460,30 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
         status = 'rejected';
         return null;
       } else {
-        // The text is wiped, not just hidden: the generated tsvector empties with it, so search forgets it too.
-        await conn.query(`update messages set deleted_at = $2, content = '' where id = $1`, [job.id, job.deleted_at]);
+        // The text is wiped, not just hidden (the generated tsvector empties with it, so search
+        // forgets it too), with its earlier versions, and its files go with it.
+        await conn.query(`update messages set deleted_at = $2, content = '', rendered = '', link_previews = '[]' where id = $1`, [job.id, job.deleted_at]);
+        await conn.query('delete from message_edits where message_id = $1', [job.id]);
+        const { rows: files } = await conn.query<{ storage_key: string; thumbnail_key: string | null }>('delete from attachments where message_id = $1 returning storage_key, thumbnail_key', [job.id]);
+        removedBlobs = files.flatMap((f) => [f.storage_key, ...(f.thumbnail_key ? [f.thumbnail_key] : [])]);
+        if (row.thread_root_id) await conn.query('update messages set reply_count = greatest(reply_count - 1, 0) where id = $1', [row.thread_root_id]);
         status = 'applied';
       }
-      return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq) } };
+      // A reply's also carries its root's counts now.
+      const thread = row.thread_root_id
+        ? await conn.query<{ reply_count: number; last_reply_at: Date | null }>('select reply_count, last_reply_at from messages where id = $1', [row.thread_root_id]).then(({ rows: [root] }) => ({
+            thread_root_id: row.thread_root_id,
+            thread: { root_id: row.thread_root_id, reply_count: Number(root.reply_count), last_reply_at: iso(root.last_reply_at) },
+          }))
+        : {};
+      return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq), ...thread } };
     });
     if (event) await publishEvents(deps.redis, deps.stream, [event]);
     return status;
   });
+  if (removedBlobs.length) await removeBlobs(deps, removedBlobs);
   if (status === 'rejected') deps.log.info({ message_id: job.id, chat_id: job.chat_id, kind: job.kind, actor_id: job.actor_id }, 'persist: change refused');
   if (status !== 'stale' && status !== 'rejected') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);
+  if (status === 'applied' && job.kind === 'edit') await enqueueUnfurl(deps, [{ id: job.id, content: job.content, version: String(new Date(job.edited_at).getTime()) }]);
   return status;
 }

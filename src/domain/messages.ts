@@ -7,6 +7,9 @@ import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import type { Knex } from 'knex';
+import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './attachments/index.js';
+import { renderMarkdown } from './markdown.js';
 import type { Mention } from './mentions.js';
 
 export const CONTENT_MAX_CHARS = 4000;
@@ -17,6 +20,7 @@ export const HISTORY_MAX_LIMIT = 200;
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** How long an accepted-but-maybe-unpersisted message can be edited or deleted by its id. */
 export const PENDING_TTL_SECONDS = 24 * 3600;
+type LinkPreview = Record<string, unknown>;
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type MessageDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues'>;
@@ -31,11 +35,29 @@ export interface Message {
   content: string;
   client_id: string;
   reply_to: string | null;
+  /** The root of the thread this message replies in (a message of the same chat), or null. */
+  thread_root_id: string | null;
+  /** On a thread root: its replies so far and when the last came. */
+  reply_count: number;
+  last_reply_at: string | null;
   /** Who the message mentions (mentions.ts), resolved when it was stored or last edited. */
   mentions: Mention[];
+  /** `content` as sanitized HTML (markdown.ts), rendered once when stored or edited. */
+  rendered: string;
+  /** Previews of its links, attached by the unfurl worker after it is stored. */
+  link_previews: LinkPreview[];
+  reactions: Reaction[];
+  attachments: Attachment[];
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
+}
+
+/** One emoji on a message: how many reacted with it, and who (oldest first). */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  user_ids: string[];
 }
 
 export interface MessageRow {
@@ -47,7 +69,12 @@ export interface MessageRow {
   client_id: string;
   content: string;
   reply_to: string | null;
+  thread_root_id: string | null;
+  reply_count: number;
+  last_reply_at: Date | string | null;
   mentions: Mention[];
+  rendered: string | null;
+  link_previews: LinkPreview[];
   created_at: Date | string;
   edited_at: Date | string | null;
   deleted_at: Date | string | null;
@@ -55,11 +82,15 @@ export interface MessageRow {
 }
 
 /** Columns every read selects (never the tsvector). */
-export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'mentions', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
+export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'thread_root_id', 'reply_count', 'last_reply_at', 'mentions', 'rendered', 'link_previews', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
 
 const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
 
-/** Row -> API message. A deleted message keeps its seq but not its content. */
+/**
+ * Row -> API message, without its reactions and attachments (withDetails adds them). A deleted
+ * message keeps its seq and thread counts but not its content. Rows stored before Markdown
+ * rendering existed are rendered here.
+ */
 export function toMessage(row: MessageRow): Message {
   const deleted = row.deleted_at !== null;
   return {
@@ -71,11 +102,43 @@ export function toMessage(row: MessageRow): Message {
     content: deleted ? '' : row.content,
     client_id: row.client_id,
     reply_to: row.reply_to,
+    thread_root_id: row.thread_root_id,
+    reply_count: Number(row.reply_count),
+    last_reply_at: iso(row.last_reply_at),
     mentions: deleted ? [] : row.mentions,
+    rendered: deleted ? '' : (row.rendered ?? renderMarkdown(row.content)),
+    link_previews: deleted ? [] : row.link_previews,
+    reactions: [],
+    attachments: [],
     created_at: iso(row.created_at)!,
     edited_at: iso(row.edited_at),
     deleted,
   };
+}
+
+/**
+ * Adds reactions and attachments to messages read from rows: two queries for any number of
+ * messages (none for an empty list). Every reader of messages returns them through this.
+ */
+export async function withDetails(db: Knex, messages: Message[]): Promise<Message[]> {
+  const ids = messages.filter((m) => !m.deleted).map((m) => m.id);
+  if (ids.length === 0) return messages;
+  const [reactions, attachments] = await Promise.all([
+    db('message_reactions')
+      .whereIn('message_id', ids)
+      .groupBy('message_id', 'emoji')
+      .select('message_id', 'emoji', db.raw('count(*)::int as count'), db.raw('array_agg(user_id::text order by created_at, user_id) as user_ids'), db.raw('min(created_at) as first_at'))
+      .orderBy([{ column: 'message_id' }, { column: 'first_at' }, { column: 'emoji' }]),
+    db('attachments').whereIn('message_id', ids).orderBy('created_at').orderBy('id').select(ATTACHMENT_COLUMNS),
+  ]);
+  const byMessage = <T>(rows: Array<{ message_id: string }>, map: (row: any) => T) => {
+    const grouped = new Map<string, T[]>();
+    for (const row of rows) grouped.set(row.message_id, [...(grouped.get(row.message_id) ?? []), map(row)]);
+    return grouped;
+  };
+  const r = byMessage(reactions, (row): Reaction => ({ emoji: row.emoji, count: row.count, user_ids: row.user_ids }));
+  const a = byMessage(attachments, toAttachment);
+  return messages.map((m) => ({ ...m, reactions: r.get(m.id) ?? [], attachments: a.get(m.id) ?? [] }));
 }
 
 /**
@@ -105,7 +168,12 @@ export interface SendInput {
   content: string;
   client_id: string;
   reply_to?: string | null;
+  thread_root_id?: string | null;
+  attachment_ids?: string[];
 }
+
+/** Files one message takes at most. */
+export const MAX_ATTACHMENTS_PER_MESSAGE = 10;
 
 export interface Accepted {
   id: string;
@@ -120,6 +188,22 @@ async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string):
   if (pending && (JSON.parse(pending) as PendingMessage).chat_id === chatId) return;
   const row = await deps.db('messages').where({ id: replyTo, chat_id: chatId }).first('id');
   if (!row) throw new ValidationError('Invalid request body.', [{ field: 'reply_to', code: 'not_found', message: 'must be a message of this chat' }]);
+}
+
+/** thread_root_id must name a stored message of the same chat that is not itself a reply (threads are one level deep). */
+async function checkThreadRoot(deps: MessageDeps, chatId: string, rootId: string): Promise<void> {
+  const row = await deps.db('messages').where({ id: rootId, chat_id: chatId }).whereNull('thread_root_id').first('id');
+  if (!row) throw new ValidationError('Invalid request body.', [{ field: 'thread_root_id', code: 'not_found', message: 'must be a message of this chat that is not a reply' }]);
+}
+
+/** Attachments must be mine, uploaded to this chat, and not taken by another message yet. */
+async function checkAttachments(deps: MessageDeps, userId: string, chatId: string, ids: string[]): Promise<void> {
+  const rows = await deps.db('attachments').whereIn('id', ids).where({ chat_id: chatId, uploader_id: userId }).whereNull('message_id').select('id');
+  const found = new Set(rows.map((r) => r.id as string));
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length) {
+    throw new ValidationError('Invalid request body.', [{ field: 'attachment_ids', code: 'not_found', message: 'must be files I uploaded to this chat, not yet sent', attachment_ids: missing }]);
+  }
 }
 
 /**
@@ -162,6 +246,10 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
   if (chat.archived_at) throw new ForbiddenError('The chat is archived: it takes no new messages.');
   const replyTo = input.reply_to ?? null;
   if (replyTo) await checkReplyTo(deps, chatId, replyTo);
+  const threadRootId = input.thread_root_id ?? null;
+  if (threadRootId) await checkThreadRoot(deps, chatId, threadRootId);
+  const attachmentIds = [...new Set(input.attachment_ids ?? [])];
+  if (attachmentIds.length) await checkAttachments(deps, userId, chatId, attachmentIds);
 
   const pending: PendingMessage = { chat_id: chatId, workspace_id: chat.workspace_id, sender_id: userId };
   const id = await claimMessageId(deps, chatId, input.client_id, userId, pending);
@@ -174,6 +262,8 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
     client_id: input.client_id,
     content: input.content,
     reply_to: replyTo,
+    thread_root_id: threadRootId,
+    attachment_ids: attachmentIds,
     accepted_at: Date.now(),
   };
   // jobId = message id: BullMQ ignores a second add while the first job exists, and a later
@@ -254,7 +344,30 @@ export async function listMessages(deps: MessageDeps, userId: string, chatId: st
   if (query.after !== undefined) q.where('seq', '>', query.after);
   if (query.before !== undefined) q.where('seq', '<', query.before);
   const rows: MessageRow[] = await q.orderBy('seq', ascending ? 'asc' : 'desc').limit(limit + 1);
-  return { items: rows.slice(0, limit).map(toMessage), has_more: rows.length > limit };
+  return { items: await withDetails(deps.db, rows.slice(0, limit).map(toMessage)), has_more: rows.length > limit };
+}
+
+export interface StoredMessageAccess {
+  message: { id: string; chat_id: string; workspace_id: string; seq: number; sender_id: string; thread_root_id: string | null };
+  access: ChatAccess;
+}
+
+/**
+ * A stored, announced, not deleted message the caller may `mode` (read it, or act as a member
+ * of its chat): what reactions, pins, saves and threads act on. 404 otherwise, strangers too.
+ * Announced: its message.created is out, so no event about it can overtake that one.
+ */
+export async function accessStoredMessage(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, messageId: string, mode: 'read' | 'member'): Promise<StoredMessageAccess> {
+  if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
+  const row = await deps.db('messages').where({ id: messageId }).whereNull('deleted_at').whereNotNull('published_at').first('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'thread_root_id');
+  if (!row) throw new NotFoundError('message');
+  const access = await accessChat(deps, userId, String(row.chat_id), mode).catch((err) => {
+    throw err instanceof NotFoundError ? new NotFoundError('message') : err;
+  });
+  return {
+    message: { id: row.id, chat_id: String(row.chat_id), workspace_id: String(row.workspace_id), seq: Number(row.seq), sender_id: String(row.sender_id), thread_root_id: row.thread_root_id },
+    access,
+  };
 }
 
 /** A stored message the caller may read; 404 for strangers and for messages not yet persisted. */
@@ -265,5 +378,22 @@ export async function getMessage(deps: MessageDeps, userId: string, messageId: s
   await accessChat(deps, userId, String(row.chat_id), 'read').catch((err) => {
     throw err instanceof NotFoundError ? new NotFoundError('message') : err;
   });
-  return toMessage(row);
+  const [message] = await withDetails(deps.db, [toMessage(row)]);
+  return message;
+}
+
+export interface MessageVersion {
+  /** 1 is the original text; the message itself holds the newest. */
+  version: number;
+  content: string;
+  rendered: string;
+  /** When this version was written. */
+  written_at: string;
+}
+
+/** Earlier versions of an edited message, newest first; members who can read it see them. Gone with a delete. */
+export async function listEdits(deps: MessageDeps, userId: string, messageId: string): Promise<MessageVersion[]> {
+  await accessStoredMessage(deps, userId, messageId, 'read');
+  const rows = await deps.db('message_edits').where({ message_id: messageId }).orderBy('version', 'desc').select('version', 'content', 'written_at');
+  return rows.map((r) => ({ version: r.version, content: r.content, rendered: renderMarkdown(r.content), written_at: iso(r.written_at)! }));
 }

@@ -78,10 +78,12 @@ export async function messageReaders(deps: ReceiptDeps, userId: string, messageI
 
 /**
  * API.md's unread count of the chat_members row aliased `cm`: messages after the watermark, not
- * sent by the member, not deleted. One index range scan on (chat_id, seq) from the watermark.
+ * sent by the member, not deleted, not thread replies (threads count their own, threads.ts).
+ * One index range scan on (chat_id, seq) from the watermark.
  */
 export const UNREAD_COUNT_SQL = `(select count(*)::int from messages m
-   where m.chat_id = cm.chat_id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null)`;
+   where m.chat_id = cm.chat_id and m.seq > cm.last_read_seq and m.sender_id <> cm.user_id and m.deleted_at is null
+     and m.thread_root_id is null)`;
 
 /**
  * Mentions of the member `cm` above their watermark, in messages not deleted: mention_count.

@@ -21,6 +21,14 @@ export const EVENT_TYPES = [
   'presence.updated',
   'user.updated',
   'notifications.updated',
+  'reaction.added',
+  'reaction.removed',
+  'message.pinned',
+  'message.unpinned',
+  'message.saved',
+  'message.unsaved',
+  'message.link_previews',
+  'thread.updated',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -1,7 +1,7 @@
 // BullMQ queue names and the JSON payload of each job. The API enqueues, workers/ process.
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 
-export const QUEUE_NAMES = ['persist', 'receipts', 'search', 'notifications', 'webhooks'] as const;
+export const QUEUE_NAMES = ['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /** A message accepted by the API; its id is final. */
@@ -86,12 +86,18 @@ export interface WebhookJob {
   notification_id: string;
 }
 
+/** Fetch the link previews of a message just stored or edited (jobId `u:<message_id>:<version>`). */
+export interface UnfurlJob {
+  message_id: string;
+}
+
 export interface JobPayloads {
   persist: PersistJob;
   receipts: ReceiptJob;
   search: SearchJob;
   notifications: NotificationJob;
   webhooks: WebhookJob;
+  unfurl: UnfurlJob;
 }
 
 /** Retries with exponential backoff; finished jobs are trimmed, failed ones kept for Bull Board. */
@@ -124,6 +130,8 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
     search: make('search'),
     notifications: make('notifications'),
     webhooks: make('webhooks', webhookJobOptions),
+    // A preview is a nicety: a few quick retries, then the message simply has none.
+    unfurl: make('unfurl', { ...defaultJobOptions, attempts: 3, backoff: { type: 'exponential', delay: 2000 } }),
   };
 }
 

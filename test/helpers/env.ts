@@ -3,6 +3,8 @@
 // real child processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
@@ -45,6 +47,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     REDIS_URL: urls.redis,
     REDIS_PREFIX: `t${suffix}`,
     JWT_SECRET: TEST_JWT_SECRET,
+    // Files, generated keys: private to this environment, removed with it.
+    DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'fechatter-test-')),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     HOST: '127.0.0.1',
     PORT: '0',
@@ -77,6 +81,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
       const cleanup = knexFactory({ client: 'pg', connection: urls.database, pool: { min: 0, max: 1 } });
       await cleanup.raw(`drop database if exists ${database} with (force)`);
       await cleanup.destroy();
+      await rm(vars.DATA_DIR, { recursive: true, force: true });
     },
   };
 }

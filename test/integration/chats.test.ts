@@ -114,7 +114,8 @@ describe('listing chats', () => {
     expect(byId[busy]).toMatchObject({ unread_count: 2, mention_count: 0, notify_level: 'default', muted: false, last_read_seq: 1, last_seq: 5, member_count: 2 });
     expect(byId[busy].last_message).toEqual({
       id: expect.any(String), chat_id: busy, workspace_id: wid, seq: 5, sender_id: ann.id, content: 'four',
-      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, mentions: [], created_at: expect.any(String), edited_at: null, deleted: false,
+      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, mentions: [],
+      thread_root_id: null, reply_count: 0, last_reply_at: null, rendered: '<p>four</p>', link_previews: [], reactions: [], attachments: [], created_at: expect.any(String), edited_at: null, deleted: false,
     });
     expect(byId[quiet]).toMatchObject({ unread_count: 0, last_read_seq: 0, last_message: null });
     expect(res.body.items[0].id).toBe(busy); // most recently active first

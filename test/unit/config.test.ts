@@ -9,7 +9,7 @@ describe('configuration', () => {
     const config = parseEnv({});
     expect(config.PORT).toBe(8080);
     expect(config.ENABLE_CIRCUIT_BREAKER).toBe(true);
-    expect(config.WORKER_QUEUES).toEqual(['persist', 'receipts', 'search', 'notifications', 'webhooks']);
+    expect(config.WORKER_QUEUES).toEqual(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl']);
   });
 
   it('reports one clear message per bad value', () => {

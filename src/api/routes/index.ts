@@ -1,8 +1,10 @@
 // Every /api/v1 route table, in the order they appear in the OpenAPI document.
 import type { Deps } from '../../deps.js';
 import type { RouteSpec } from '../route.js';
+import { attachmentRoutes } from './attachments.js';
 import { authRoutes } from './auth.js';
 import { chatRoutes } from './chats.js';
+import { conversationRoutes } from './conversations.js';
 import { invitationRoutes } from './invitations.js';
 import { workspaceRoutes } from './workspaces.js';
 import { messageRoutes } from './messages.js';
@@ -18,9 +20,11 @@ export function apiRoutes(deps: Deps): RouteSpec[] {
     ...invitationRoutes(deps),
     ...chatRoutes(deps),
     ...messageRoutes(deps),
+    ...conversationRoutes(deps),
+    ...attachmentRoutes(deps),
     ...receiptRoutes(deps),
     ...searchRoutes(deps),
-    ...notificationRoutes(deps),
     ...notificationTargetRoutes(deps),
+    ...notificationRoutes(deps),
   ];
 }

@@ -10,7 +10,9 @@ import {
   editMessage,
   getMessage,
   HISTORY_MAX_LIMIT,
+  listEdits,
   listMessages,
+  MAX_ATTACHMENTS_PER_MESSAGE,
   UUID_RE,
 } from '../../domain/messages.js';
 import { idParams, route, type RouteSpec } from '../route.js';
@@ -34,7 +36,9 @@ const seqParam = z.string().regex(/^\d{1,15}$/, 'must be a non-negative integer'
 const sendBody = z.strictObject({
   content,
   client_id: z.string().min(1).max(CLIENT_ID_MAX_CHARS),
-  reply_to: messageId.nullable().optional(),
+  reply_to: messageId.nullable().optional().describe('A message of this chat this one quotes (stored or still pending)'),
+  thread_root_id: messageId.nullable().optional().describe('Reply in the thread of this stored message of the chat (not itself a reply); see GET /messages/{mid}/thread for the unread rules'),
+  attachment_ids: z.array(z.string().regex(UUID_RE, 'must be an attachment id')).max(MAX_ATTACHMENTS_PER_MESSAGE).optional().describe('Files I uploaded to this chat (POST /chats/{cid}/attachments) and not sent yet'),
 });
 const editBody = z.strictObject({ content });
 const historyQuery = z.object({
@@ -52,6 +56,18 @@ export const mentionSchema = z
     z.object({ type: z.literal('here') }),
   ])
   .describe('`@username` of a chat member, `@channel`/`@all`/`@everyone` (every member), `@here` (members online when it was sent)');
+export const linkPreviewSchema = z.object({ url: z.string(), title: z.string(), description: z.string().nullable(), site_name: z.string().nullable(), image_url: z.string().nullable() });
+export const attachmentSchema = z.object({
+  id: z.string(),
+  filename: z.string(),
+  content_type: z.string().describe('As sniffed from the bytes, not as declared'),
+  size: z.number().int(),
+  width: z.number().int().nullable(),
+  height: z.number().int().nullable(),
+  url: z.string().describe('Download (chat members only)'),
+  thumbnail_url: z.string().nullable().describe('A WebP preview of an image, at most 320 px (chat members only)'),
+  created_at: z.string(),
+});
 export const messageSchema = z.object({
   id: z.string(),
   chat_id: z.string(),
@@ -61,7 +77,14 @@ export const messageSchema = z.object({
   content: z.string(),
   client_id: z.string(),
   reply_to: z.string().nullable(),
+  thread_root_id: z.string().nullable().describe('The root of the thread this message replies in, or null'),
+  reply_count: z.number().int().describe('On a thread root: its replies (deleted ones excluded)'),
+  last_reply_at: z.string().nullable(),
   mentions: z.array(mentionSchema).describe('Resolved when the message was stored or last edited; text in code spans and blocks mentions nobody'),
+  rendered: z.string().describe('`content` as sanitized HTML (Markdown: emphasis, code, code blocks, links, lists, quotes), rendered once when stored or edited; safe to insert as HTML'),
+  link_previews: z.array(linkPreviewSchema).describe('Previews of the links in the text, attached after the message is stored (event `message.link_previews`)'),
+  reactions: z.array(z.object({ emoji: z.string(), count: z.number().int(), user_ids: z.array(z.string()).describe('Who reacted, oldest first') })),
+  attachments: z.array(attachmentSchema),
   created_at: z.string(),
   edited_at: z.string().nullable(),
   deleted: z.boolean(),
@@ -81,6 +104,7 @@ export function messageRoutes(deps: Deps): RouteSpec[] {
       body: sendBody,
       responses: {
         202: { description: 'Queued. A retry with the same client_id answers the same id.', schema: accepted },
+        400: { description: 'Invalid body, or reply_to / thread_root_id / attachment_ids not usable here' },
         403: { description: 'The chat is archived' },
         404: { description: 'No such chat, or not a member' },
         409: { description: 'client_id already used in this chat by another member' },
@@ -107,6 +131,19 @@ export function messageRoutes(deps: Deps): RouteSpec[] {
       params: midParams,
       responses: { 200: { description: 'The message', schema: messageSchema }, 404: { description: 'Not found, not readable or not persisted yet' } },
       handler: async ({ user, params }) => ({ status: 200, body: await getMessage(deps, user.id, params.mid) }),
+    }),
+    route({
+      method: 'get',
+      path: '/messages/:mid/edits',
+      guard: 'user',
+      summary: 'Earlier versions of an edited message, newest first (version 1 is the original); gone once it is deleted',
+      tag: TAG,
+      params: midParams,
+      responses: {
+        200: { description: 'Versions', schema: z.object({ items: z.array(z.object({ version: z.number().int(), content: z.string(), rendered: z.string(), written_at: z.string() })) }) },
+        404: { description: 'No such message, deleted, or not readable' },
+      },
+      handler: async ({ user, params }) => ({ status: 200, body: { items: await listEdits(deps, user.id, params.mid) } }),
     }),
     route({
       method: 'patch',

@@ -11,6 +11,7 @@ import { logSearch } from './analytics.js';
 import type { EngineName, SearchHit, SearchParams, SearchResult, SearchScope, Facets } from './engine.js';
 import { createMeiliClient, ensureIndex, indexUid, MeiliSearchEngine, type MessageDocument } from './meilisearch.js';
 import { PostgresSearch } from './postgres.js';
+import { withDetails } from '../messages.js';
 
 export type { SearchParams } from './engine.js';
 export { enqueueSearchIndex, type SearchIndexOp } from './enqueue.js';
@@ -111,7 +112,8 @@ export async function searchMessages(deps: Deps, userId: string, workspaceId: st
   const { result, engine } = await runEngines(deps, { workspace_id: workspaceId, user_id: userId, role: access.role }, params);
   const took_ms = Math.round((performance.now() - started) * 100) / 100;
   logSearch(deps, { workspace_id: workspaceId, user_id: userId, params, hits: result.total, took_ms, engine });
-  return { ...result, took_ms, engine };
+  const messages = await withDetails(deps.db, result.hits.map((h) => h.message));
+  return { ...result, hits: result.hits.map((h, i) => ({ ...h, message: messages[i] })), took_ms, engine };
 }
 
 /** Readiness check: which engine answers, and the breaker state. Not required: Postgres covers for it. */

@@ -39,7 +39,7 @@ interface Row {
   chat_facets: Record<string, number>;
   sender_facets: Record<string, number>;
   tsq: string | null;
-  hits: Array<MessageRow & { created_ms: number; edited_ms: number | null }>;
+  hits: Array<MessageRow & { created_ms: number; edited_ms: number | null; last_reply_ms: number | null }>;
 }
 
 export class PostgresSearch implements SearchEngine {
@@ -89,6 +89,8 @@ export class PostgresSearch implements SearchEngine {
         (select coalesce(json_agg(json_build_object(
             'id', m.id, 'chat_id', m.chat_id::text, 'workspace_id', m.workspace_id::text, 'seq', m.seq,
             'sender_id', m.sender_id::text, 'content', m.content, 'client_id', m.client_id, 'reply_to', m.reply_to, 'mentions', m.mentions,
+            'thread_root_id', m.thread_root_id, 'reply_count', m.reply_count, 'rendered', m.rendered, 'link_previews', m.link_previews,
+            'last_reply_ms', extract(epoch from m.last_reply_at) * 1000,
             'created_ms', extract(epoch from m.created_at) * 1000, 'edited_ms', extract(epoch from m.edited_at) * 1000
           ) order by p.score desc, p.created_at desc, p.id desc), '[]')
           from page p join messages m on m.id = p.id) as hits`,
@@ -104,7 +106,7 @@ export class PostgresSearch implements SearchEngine {
       total_exact: row.matched <= window,
       facets: { chat_id: row.chat_facets, sender_id: row.sender_facets },
       hits: row.hits.map((h) => ({
-        message: toMessage({ ...h, created_at: new Date(h.created_ms), edited_at: h.edited_ms === null ? null : new Date(h.edited_ms), deleted_at: null }),
+        message: toMessage({ ...h, created_at: new Date(h.created_ms), edited_at: h.edited_ms === null ? null : new Date(h.edited_ms), last_reply_at: h.last_reply_ms === null ? null : new Date(h.last_reply_ms), deleted_at: null }),
         highlight: markWords(h.content, words),
       })),
     };
