@@ -45,7 +45,7 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
         const schema = response.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
         responses[status] = {
           description: response.description,
-          ...(schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}),
+          ...(response.binary ? { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } : schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}),
         };
       }
       for (const [status, description] of [[400, 'Invalid request'], [401, 'Not authenticated'], [415, 'The body is not JSON (Content-Type)'], [429, 'Rate limited'], [503, 'A dependency is unavailable']] as const) {
@@ -62,6 +62,7 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
         ...(spec.guard === 'user' ? { security: [{ bearer: [] }] } : { security: [] }),
         ...(parameters.length ? { parameters } : {}),
         ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } } : {}),
+        ...(spec.rawBody ? { requestBody: { required: true, description: spec.rawBody, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } } : {}),
         responses,
       };
     }

@@ -36,11 +36,13 @@ export interface RouteSpec<B = unknown, Q = unknown, P = unknown, G extends Guar
   tag: string;
   params?: z.ZodType<P>;
   body?: z.ZodType<B>;
+  /** A route that reads the request stream itself (uploads): what the bytes are, for the OpenAPI document. */
+  rawBody?: string;
   query?: z.ZodType<Q>;
   /** Rate limit spent before the handler runs: `auth` per client IP, the others per user. */
   limit?: Extract<LimitName, 'auth' | 'write' | 'typing' | 'search'>;
   /** Status -> description and (optionally) response schema, for the OpenAPI document. */
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  responses: Record<number, { description: string; schema?: z.ZodType; binary?: boolean }>;
   handler: (input: RouteInput<B, Q, P, G>) => Promise<Reply>;
 }
 

@@ -30,6 +30,7 @@ export function attachmentRoutes(deps: Deps): RouteSpec[] {
       summary:
         'Upload a file: the raw bytes as the request body (any Content-Type; the stored type is sniffed from the bytes, and HTML, SVG or script is stored as application/octet-stream), the name in `filename`. Send it with a message (`attachment_ids`) to share it; images get a thumbnail.',
       params: idParams('cid'),
+      rawBody: 'The file itself (streamed; at most UPLOAD_MAX_BYTES). Its Content-Type is a hint only.',
       query: z.object({ filename: z.string().min(1).max(1000).describe('The original file name (sanitized: no paths, no control characters)') }),
       responses: {
         201: { description: 'stored', schema: attachmentSchema },
@@ -76,7 +77,7 @@ export function attachmentRoutes(deps: Deps): RouteSpec[] {
       tag: 'attachments',
       summary: 'Download a file (images inline, everything else as an attachment; nosniff and a sandbox CSP always)',
       params: attachmentParams,
-      responses: { 200: { description: 'the bytes' }, 404: { description: 'no such file, or not readable' } },
+      responses: { 200: { description: 'the bytes', binary: true }, 404: { description: 'no such file, or not readable' } },
       handler: download('file'),
     }),
     route({
@@ -86,7 +87,7 @@ export function attachmentRoutes(deps: Deps): RouteSpec[] {
       tag: 'attachments',
       summary: 'A WebP preview (at most 320 px) of an image file',
       params: attachmentParams,
-      responses: { 200: { description: 'image/webp' }, 404: { description: 'no such file, not an image, or not readable' } },
+      responses: { 200: { description: 'image/webp', binary: true }, 404: { description: 'no such file, not an image, or not readable' } },
       handler: download('thumbnail'),
     }),
   ];
