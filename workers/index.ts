@@ -1,6 +1,6 @@
 // Starts the BullMQ workers named by WORKER_QUEUES. One file per queue, named after it, each
 // exporting `start(deps)`; this registry is the only place that lists them. Every worker process
-// also runs the outbox relay (outbox.ts), whatever queues it serves.
+// also runs the outbox relay (outbox.ts) and the housekeeping sweeps (sweeper.ts), whatever queues it serves.
 import type { Deps } from '../src/deps.js';
 import type { QueueName } from '../src/infra/queues.js';
 
@@ -21,7 +21,7 @@ const registry: Partial<Record<QueueName, () => Promise<Start>>> = {
 };
 
 export async function startWorkers(deps: Deps): Promise<RunningWorker> {
-  const running: RunningWorker[] = [(await import('./outbox.js')).start(deps)];
+  const running: RunningWorker[] = [(await import('./outbox.js')).start(deps), (await import('./sweeper.js')).start(deps)];
   for (const name of deps.config.WORKER_QUEUES) {
     const load = registry[name];
     if (!load) continue;

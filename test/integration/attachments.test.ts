@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepUnsentUploads } from '../../src/domain/attachments/upload.js';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
@@ -143,6 +144,18 @@ describe('attachments', () => {
     expect(over.body.error.message).toMatch(/quota|storage/);
     // Other workspaces are not affected.
     expect((await upload(ann, general, Buffer.from('still fine'), 'ok.txt')).status).toBe(201);
+  });
+
+  it('are swept, bytes and all, when no message took them within a day', async () => {
+    const unsent = await upload(bob, general, await png(), 'forgotten.png');
+    const kept = await upload(bob, general, Buffer.from('sent'), 'sent.txt');
+    await say(bob, general, 'sent one', [kept.body.id]);
+    await env.deps.db('attachments').whereIn('id', [unsent.body.id, kept.body.id]).update({ created_at: new Date(Date.now() - 25 * 3600_000) });
+    const before = blobCount();
+    expect(await sweepUnsentUploads(env.deps)).toBe(1);
+    expect(await env.deps.db('attachments').whereIn('id', [unsent.body.id, kept.body.id]).pluck('id')).toEqual([kept.body.id]);
+    expect(blobCount()).toBe(before - 2);
+    expect(await sweepUnsentUploads(env.deps)).toBe(0);
   });
 
   it('are removed, bytes and all, with their message', async () => {

@@ -10,7 +10,7 @@ import type { Deps } from '../../deps.js';
 import { accessChat } from '../access.js';
 import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { UUID_RE } from '../messages.js';
-import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './index.js';
+import { ATTACHMENT_COLUMNS, removeBlobs, toAttachment, type Attachment } from './index.js';
 import { downloadHeaders } from './headers.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffContentType } from './sniff.js';
 import { makeThumbnail } from './thumbnail.js';
@@ -144,4 +144,22 @@ export async function listChatAttachments(deps: UploadDeps, userId: string, chat
   const rows = await q;
   const items = rows.slice(0, page.limit).map((r) => ({ ...toAttachment(r), message_id: r.message_id as string, uploader_id: String(r.uploader_id) }));
   return { items, next_cursor: rows.length > page.limit ? items[items.length - 1].id : null };
+}
+
+/** Uploads never sent by a message are deleted after this long (they count against the quota). */
+export const UNSENT_UPLOAD_TTL_MS = 24 * 3600_000;
+
+/**
+ * Deletes up to a batch of uploads older than `olderThanMs` that no message took, rows first
+ * (skipping rows another sweeper or a sending message holds), then their blobs. Returns how many.
+ */
+export async function sweepUnsentUploads(deps: Pick<Deps, 'db' | 'files' | 'log'>, olderThanMs = UNSENT_UPLOAD_TTL_MS): Promise<number> {
+  const rows: Array<{ storage_key: string; thumbnail_key: string | null }> = await deps.db
+    .with('stale', (q) => q.select('id').from('attachments').whereNull('message_id').where('created_at', '<', new Date(Date.now() - olderThanMs)).limit(500).forUpdate().skipLocked())
+    .delete()
+    .from('attachments')
+    .whereIn('id', deps.db.select('id').from('stale'))
+    .returning(['storage_key', 'thumbnail_key']);
+  if (rows.length) await removeBlobs(deps, rows.flatMap((r) => [r.storage_key, ...(r.thumbnail_key ? [r.thumbnail_key] : [])]));
+  return rows.length;
 }
