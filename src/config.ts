@@ -44,6 +44,8 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DB_POOL_MAX: int(1, 500).default(10),
   DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
+  DATABASE_REPLICA_URLS: list.pipe(z.array(url(['postgres:', 'postgresql:']))).default([]),
+  REPLICA_MAX_LAG_MS: int(100, 3_600_000).default(5000),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('fechatter'),
   DATA_DIR: z.string().min(1).default('.data'),

@@ -10,6 +10,7 @@ import { createLimits, type Limits } from './api/rate-limit.js';
 import { isDependencyDown } from './api/middleware.js';
 import { createBreaker, type Breaker } from './infra/breaker.js';
 import { createBlobStore, type BlobStore } from './infra/storage/index.js';
+import { createReadRouter, type ReadRouter } from './infra/replicas.js';
 import type { Check } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 
@@ -17,6 +18,8 @@ export interface Deps {
   config: Config;
   log: Logger;
   db: Db;
+  /** Where history pages and search read: a caught-up replica (DATABASE_REPLICA_URLS) or `db`. */
+  reads: ReadRouter;
   /** Fail-fast connection for request paths and publishing. */
   redis: Redis;
   keys: RedisKeys;
@@ -37,10 +40,21 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
   const redis = createRedis(config.REDIS_URL, 'command', `fechatter:${process.pid}`);
   await redisReady(redis);
   const keys = redisKeys(config.REDIS_PREFIX);
+  const reads = createReadRouter({
+    primary: db,
+    replicaUrls: config.DATABASE_REPLICA_URLS,
+    poolMax: config.DB_POOL_MAX,
+    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    maxLagMs: config.REPLICA_MAX_LAG_MS,
+    log,
+    redis,
+    markKey: (userId) => `${config.REDIS_PREFIX}:wrote:${userId}`,
+  });
   return {
     config,
     log,
     db,
+    reads,
     redis,
     keys,
     stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS },
@@ -68,6 +82,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
 export async function closeDeps(deps: Deps): Promise<void> {
   await closeQueues(deps.queues).catch(() => {});
   deps.redis.disconnect();
+  await deps.reads.close();
   await deps.db.destroy();
 }
 
@@ -84,5 +99,6 @@ export function coreChecks(deps: Deps): Check[] {
         return Object.fromEntries(QUEUE_NAMES.map((name, i) => [name, counts[i]]));
       },
     },
+    ...(deps.reads.enabled ? [deps.reads.check()] : []),
   ];
 }

@@ -30,7 +30,7 @@ import { enqueueNotifications } from './notifications/enqueue.js';
 import { enqueueSearchIndex } from './search/enqueue.js';
 import { enqueueUnfurl } from './unfurl/attach.js';
 
-export type PersistDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues' | 'files'>;
+export type PersistDeps = Pick<Deps, 'db' | 'reads' | 'redis' | 'keys' | 'stream' | 'log' | 'config' | 'queues' | 'files'>;
 
 export type PersistStatus =
   /** Stored now with this seq. */
@@ -103,6 +103,17 @@ async function inTransaction<T>(conn: pg.ClientBase, fn: () => Promise<T>): Prom
     await conn.query('rollback').catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Read-your-writes on replicas (infra/replicas.ts): call after COMMIT and before the events go
+ * out, so a client that hears of its write reads it back. The WAL position comes from `conn`
+ * (no second pooled connection under the chat locks). Never throws.
+ */
+async function noteWriters(deps: PersistDeps, conn: pg.ClientBase, userIds: string[]): Promise<void> {
+  if (!deps.reads.enabled || userIds.length === 0) return;
+  const lsn = await conn.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn').then(({ rows }) => rows[0].lsn, () => undefined);
+  await deps.reads.noteWrite(userIds, lsn);
 }
 
 /** Presence for @here, from the fanout's leases (presence.ts). */
@@ -278,6 +289,7 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
   const chatIds = [...new Set(unique.map((j) => j.chat_id))];
   const outcomes = new Map<string, PersistOutcome>();
   const acceptedAt = new Map(unique.map((j) => [j.id, j.accepted_at]));
+  const senders: string[] = [];
 
   await withChatLocks(deps, chatIds, async (conn) => {
     await inTransaction(conn, async () => {
@@ -321,6 +333,7 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
         }
       });
       if (rows.length === 0) return;
+      senders.push(...rows.map((r) => r.sender_id));
       const mentions = await resolveMentions(conn, rows, onlineCheck(deps));
       await conn.query(
         `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered)
@@ -352,6 +365,7 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
         [rows.map((r) => r.chat_id), rows.map((r) => r.sender_id), rows.map((r) => r.seq)],
       );
     });
+    await noteWriters(deps, conn, senders);
     await publishPending(deps, conn, chatIds, acceptedAt);
   });
 
@@ -416,10 +430,12 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
   let removedBlobs: string[] = [];
   const status = await withChatLocks<ChangeStatus>(deps, [job.chat_id], async (conn) => {
     let status: ChangeStatus = 'stale';
+    let actor: string | undefined;
     const event = await inTransaction(conn, async (): Promise<ChatEvent | null> => {
       const { rows } = await conn.query<ChangeRow>(CHANGE_ROW_SQL, [job.id, job.chat_id, job.actor_id ?? null]);
       const row = rows[0];
       if (!row || row.published_at === null) throw new MessageNotReadyError(job.id);
+      actor = job.actor_id ?? String(row.sender_id);
       const time = (v: Date | string | null) => (v === null ? null : new Date(v).getTime());
 
       if (job.kind === 'edit') {
@@ -478,6 +494,7 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
         : {};
       return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq), ...thread } };
     });
+    if (event && actor) await noteWriters(deps, conn, [actor]);
     if (event) await publishEvents(deps.redis, deps.stream, [event]);
     return status;
   });

@@ -11,6 +11,7 @@ import type { Knex } from 'knex';
 import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './attachments/index.js';
 import { renderMarkdown } from './markdown.js';
 import type { Mention } from './mentions.js';
+import type { LinkPreview } from './unfurl/parse.js';
 
 export const CONTENT_MAX_CHARS = 4000;
 export const CLIENT_ID_MAX_CHARS = 64;
@@ -20,10 +21,9 @@ export const HISTORY_MAX_LIMIT = 200;
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** How long an accepted-but-maybe-unpersisted message can be edited or deleted by its id. */
 export const PENDING_TTL_SECONDS = 24 * 3600;
-type LinkPreview = Record<string, unknown>;
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type MessageDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues'>;
+export type MessageDeps = Pick<Deps, 'db' | 'reads' | 'redis' | 'keys' | 'config' | 'queues'>;
 
 /** The API's `message` object. */
 export interface Message {
@@ -335,15 +335,19 @@ export interface HistoryQuery {
 /**
  * One page of history, one range scan on (chat_id, seq). Newest first with `before` or with
  * neither; oldest first with `after` (with both: the range between them, oldest first).
+ * The scan may read a replica that has the caller's own writes (deps.reads); access checks and
+ * reactions/attachments (written by the API, not noted) read the primary.
  */
 export async function listMessages(deps: MessageDeps, userId: string, chatId: string, query: HistoryQuery): Promise<{ items: Message[]; has_more: boolean }> {
   await accessChat(deps, userId, chatId, 'read');
   const limit = Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT);
   const ascending = query.after !== undefined;
-  const q = deps.db('messages').where('chat_id', chatId).select(MESSAGE_COLUMNS);
-  if (query.after !== undefined) q.where('seq', '>', query.after);
-  if (query.before !== undefined) q.where('seq', '<', query.before);
-  const rows: MessageRow[] = await q.orderBy('seq', ascending ? 'asc' : 'desc').limit(limit + 1);
+  const rows: MessageRow[] = await deps.reads.read(userId, async (db) => {
+    const q = db('messages').where('chat_id', chatId).select(MESSAGE_COLUMNS);
+    if (query.after !== undefined) q.where('seq', '>', query.after);
+    if (query.before !== undefined) q.where('seq', '<', query.before);
+    return q.orderBy('seq', ascending ? 'asc' : 'desc').limit(limit + 1);
+  });
   return { items: await withDetails(deps.db, rows.slice(0, limit).map(toMessage)), has_more: rows.length > limit };
 }
 

@@ -99,7 +99,8 @@ async function runEngines(deps: Deps, scope: SearchScope, params: SearchParams):
       if (rt.meili.breaker.state() !== 'open') deps.log.warn({ err: (err as Error).message }, 'meilisearch search failed; answering from postgres');
     }
   }
-  return { result: await rt.postgres.search(scope, params), engine: 'postgres' };
+  // The matching may run on a replica that has the searcher's own writes (infra/replicas.ts).
+  return { result: await deps.reads.read(scope.user_id, (db) => rt.postgres.search(scope, params, db)), engine: 'postgres' };
 }
 
 /**

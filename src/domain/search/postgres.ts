@@ -47,22 +47,26 @@ export class PostgresSearch implements SearchEngine {
   private readonly lexemes = new Map<string, string[]>();
   constructor(private readonly db: Db) {}
 
-  async search(scope: SearchScope, params: SearchParams): Promise<SearchResult> {
+  /**
+   * `db`: where the matching runs (the prefix expansion and the one statement), e.g. a replica
+   * (infra/replicas.ts); the readable chats are always read from the primary.
+   */
+  async search(scope: SearchScope, params: SearchParams, db: Db = this.db): Promise<SearchResult> {
     const chats = await this.searchableChats(scope, params.chat_id);
     if (chats.length === 0) return emptyResult();
     const { websearch, prefix } = splitQuery(params.q);
-    const expansion = prefix === null ? null : await expandPrefix(this.db, scope.workspace_id, prefix);
+    const expansion = prefix === null ? null : await expandPrefix(db, scope.workspace_id, prefix);
     if (expansion === NO_LEXEME) return emptyResult();
     const tsq = prefix === null
-      ? this.db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
+      ? db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
       : expansion === null
-        ? this.db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix])
-        : this.db.raw(`(websearch_to_tsquery('english', ?) && ?::tsquery)`, [websearch, expansion]);
+        ? db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix])
+        : db.raw(`(websearch_to_tsquery('english', ?) && ?::tsquery)`, [websearch, expansion]);
     const window = Math.max(MATCH_WINDOW, params.offset + params.limit);
 
     // One more than the window tells whether the count is exact. tsv is carried along so that
     // ts_rank runs on the window only, not on every match a bitmap scan sorts.
-    const matches = this.db.queryBuilder()
+    const matches = db.queryBuilder()
       .from({ m: 'messages' })
       .select('m.id', 'm.chat_id', 'm.sender_id', 'm.created_at', 'm.tsv')
       .where('m.workspace_id', scope.workspace_id)
@@ -77,7 +81,7 @@ export class PostgresSearch implements SearchEngine {
     if (params.from) matches.where('m.created_at', '>=', params.from);
     if (params.to) matches.where('m.created_at', '<=', params.to);
 
-    const { rows } = await this.db.raw<{ rows: Row[] }>(
+    const { rows } = await db.raw<{ rows: Row[] }>(
       `with matches as materialized (?),
         counted as (select m.id, m.chat_id, m.sender_id, m.created_at, ${SCORE} as score from matches m order by created_at desc, id desc limit ?),
         page as (select id, score, created_at from counted order by score desc, created_at desc, id desc limit ? offset ?)
