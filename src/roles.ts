@@ -69,7 +69,9 @@ async function listen(app: Koa, config: Config, log: Deps['log'], realtime?: Rea
     if (draining) res.setHeader('Connection', 'close');
     void handle(req, res);
   });
-  server.requestTimeout = config.REQUEST_TIMEOUT_MS;
+  // Long enough for an upload on a slow link; JSON bodies have their own, shorter limit (body.ts)
+  // and headers Node's headersTimeout.
+  server.requestTimeout = Math.max(config.REQUEST_TIMEOUT_MS, config.UPLOAD_TIMEOUT_MS);
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerClientError);
   realtime?.attach(server);

@@ -28,6 +28,7 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   const mount: MountOptions = {
     authenticate: async (ctx) => authenticate(deps, bearerToken(ctx, false)),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
+    bodyTimeoutMs: deps.config.REQUEST_TIMEOUT_MS,
     limits: deps.limits,
     readBreaker: deps.readBreaker,
   };

@@ -1,9 +1,9 @@
-// JSON request bodies: size-limited (413), declared as JSON (415), valid JSON (400), bounded
-// nesting depth (400).
+// JSON request bodies: size-limited (413), in time (408), declared as JSON (415), valid JSON
+// (400), bounded nesting depth (400).
 // ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
 import type { ParameterizedContext as Context } from 'koa';
 import getRawBody from 'raw-body';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../domain/errors.js';
+import { PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError, ValidationError } from '../domain/errors.js';
 
 const MAX_DEPTH = 32;
 
@@ -19,15 +19,29 @@ function depthWithin(value: unknown, max: number): boolean {
 }
 
 /** Reads and parses the body. An empty body reads as `{}` so schemas report the missing fields. */
-export async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+export async function readJsonBody(ctx: Context, limit: number, timeoutMs: number): Promise<unknown> {
   const length = ctx.request.length;
   if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
   let text: string;
+  let timer: NodeJS.Timeout | undefined;
+  // The server's own request timeout is as long as an upload may take (UPLOAD_TIMEOUT_MS); a
+  // JSON body gets REQUEST_TIMEOUT_MS, after which the rest is discarded and the connection closed.
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctx.set('Connection', 'close');
+      ctx.req.unpipe();
+      ctx.req.resume();
+      reject(new RequestTimeoutError(timeoutMs));
+    }, timeoutMs);
+  });
   try {
-    text = await getRawBody(ctx.req, { limit, encoding: 'utf8', length });
+    text = await Promise.race([getRawBody(ctx.req, { limit, encoding: 'utf8', length }), late]);
   } catch (err) {
+    if (err instanceof RequestTimeoutError) throw err;
     if ((err as { type?: string }).type === 'entity.too.large') throw new PayloadTooLargeError(limit);
     throw new ValidationError('The request body could not be read.');
+  } finally {
+    clearTimeout(timer);
   }
   if (text.trim() === '') return {};
   if (!ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();

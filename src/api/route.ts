@@ -78,6 +78,8 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
 export interface MountOptions {
   authenticate: (ctx: Context) => Promise<AuthUser>;
   bodyLimit: number;
+  /** How long a JSON body may take to arrive (REQUEST_TIMEOUT_MS; routes without bodies need none). */
+  bodyTimeoutMs?: number;
   limits?: Limits;
   /** GET handlers (Postgres reads) run inside this breaker. */
   readBreaker?: Breaker;
@@ -91,7 +93,7 @@ export function mountRoutes(router: Router, specs: RouteSpec[], options: MountOp
       if (spec.params && !spec.params.safeParse(ctx.params).success) throw new NotFoundError();
       const params = spec.params ? spec.params.parse(ctx.params) : ctx.params;
       const query = parse(spec.query, ctx.query, 'query string');
-      const raw = spec.body ? await readJsonBody(ctx, options.bodyLimit) : undefined;
+      const raw = spec.body ? await readJsonBody(ctx, options.bodyLimit, options.bodyTimeoutMs ?? 15_000) : undefined;
       const body = parse(spec.body, raw, 'request body');
       const input = { body, query, params, user, ctx } as RouteInput<unknown, unknown, unknown, Guard>;
       const reply = spec.method === 'get' && options.readBreaker ? await options.readBreaker.run(() => spec.handler(input)) : await spec.handler(input);

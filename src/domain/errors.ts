@@ -67,6 +67,11 @@ export class PayloadTooLargeError extends AppError {
     super(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`);
   }
 }
+export class RequestTimeoutError extends AppError {
+  constructor(ms: number) {
+    super(408, 'request_timeout', `The request body took longer than ${ms} ms to arrive.`);
+  }
+}
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message = 'The request body must be JSON (Content-Type: application/json).') {
     super(415, 'unsupported_media_type', message);

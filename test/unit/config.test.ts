@@ -10,6 +10,11 @@ describe('configuration', () => {
     expect(config.PORT).toBe(8080);
     expect(config.ENABLE_CIRCUIT_BREAKER).toBe(true);
     expect(config.WORKER_QUEUES).toEqual(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl']);
+    // Sizes as the README and .env.example give them (no 32-bit overflow in the defaults).
+    expect(config.UPLOAD_MAX_BYTES).toBe(26_214_400);
+    expect(config.WORKSPACE_STORAGE_QUOTA_BYTES).toBe(10_737_418_240);
+    expect(config.UPLOAD_TIMEOUT_MS).toBe(600_000);
+    expect(config.NOTIFY_DELAY_SECONDS).toBe(60);
   });
 
   it('reports one clear message per bad value', () => {
