@@ -3,7 +3,9 @@ import { FechatterError } from './errors.js';
 import type { Http } from './http.js';
 import type {
   Accepted,
+  Attachment,
   Chat,
+  ChatAttachment,
   ChatMember,
   ChatType,
   Invitation,
@@ -12,16 +14,22 @@ import type {
   Member,
   MentionItem,
   Message,
+  MessageVersion,
   NotificationSettings,
   NotifyLevel,
   Page,
+  Pin,
   PushSubscriptionInput,
   PushSubscriptionRecord,
+  Reaction,
   Receipt,
   Role,
+  Saved,
   SearchQuery,
   SearchResult,
   Session,
+  Thread,
+  ThreadState,
   Unread,
   User,
   Webhook,
@@ -59,6 +67,22 @@ export interface MentionsQuery {
 export interface HistoryQuery {
   before?: number;
   after?: number;
+  limit?: number;
+}
+
+export interface PostMessageBody {
+  content: string;
+  client_id: string;
+  reply_to?: string;
+  /** Reply in the thread of this root message. */
+  thread_root_id?: string;
+  /** Files uploaded to this chat and not sent yet. */
+  attachment_ids?: string[];
+}
+
+export interface ThreadQuery {
+  after?: number;
+  before?: number;
   limit?: number;
 }
 
@@ -279,7 +303,7 @@ export class Api {
 
   // --- messages -------------------------------------------------------------------------------
   /** The raw POST; prefer FechatterClient.send, which adds local echo, retries and confirmation. */
-  postMessage(cid: string, body: { content: string; client_id: string; reply_to?: string }, attempts = 1): Promise<Accepted> {
+  postMessage(cid: string, body: PostMessageBody, attempts = 1): Promise<Accepted> {
     return this.http.request('POST', `${V1}/chats/${e(cid)}/messages`, { body, attempts });
   }
 
@@ -298,6 +322,111 @@ export class Api {
 
   deleteMessage(mid: string): Promise<unknown> {
     return this.http.request('DELETE', `${V1}/messages/${e(mid)}`);
+  }
+
+  /** Earlier versions of an edited message, newest first (version 1 is the original). */
+  listEdits(mid: string): Promise<{ items: MessageVersion[] }> {
+    return this.http.request('GET', `${V1}/messages/${e(mid)}/edits`);
+  }
+
+  // --- reactions, pins, saved, threads ----------------------------------------------------------
+  /** Adds my reaction (one emoji; idempotent); answers the emoji as it is now on the message. */
+  react(mid: string, emoji: string): Promise<Reaction> {
+    return this.http.request('PUT', `${V1}/messages/${e(mid)}/reactions/${e(emoji)}`);
+  }
+
+  /** Takes my reaction back (idempotent); count 0 when nobody is left. */
+  unreact(mid: string, emoji: string): Promise<Reaction> {
+    return this.http.request('DELETE', `${V1}/messages/${e(mid)}/reactions/${e(emoji)}`);
+  }
+
+  pin(mid: string): Promise<Pin> {
+    return this.http.request('PUT', `${V1}/messages/${e(mid)}/pin`);
+  }
+
+  unpin(mid: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/messages/${e(mid)}/pin`);
+  }
+
+  /** The chat's pins, newest first (at most 100: one page). */
+  listPins(cid: string): Promise<Page<Pin>> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/pins`);
+  }
+
+  save(mid: string): Promise<Saved> {
+    return this.http.request('PUT', `${V1}/messages/${e(mid)}/saved`);
+  }
+
+  unsave(mid: string): Promise<void> {
+    return this.http.request('DELETE', `${V1}/messages/${e(mid)}/saved`);
+  }
+
+  /** My saved messages, newest first; follow next_cursor. */
+  listSaved(query: { limit?: number; cursor?: string } = {}): Promise<Page<Saved>> {
+    return this.http.request('GET', `${V1}/me/saved`, { query: { ...query } });
+  }
+
+  /** A thread: its root, a page of replies (oldest first) and my state of it. */
+  getThread(mid: string, query: ThreadQuery = {}): Promise<Thread> {
+    return this.http.request('GET', `${V1}/messages/${e(mid)}/thread`, { query: { ...query } });
+  }
+
+  followThread(mid: string): Promise<ThreadState> {
+    return this.http.request('PUT', `${V1}/messages/${e(mid)}/thread/follow`);
+  }
+
+  unfollowThread(mid: string): Promise<ThreadState> {
+    return this.http.request('DELETE', `${V1}/messages/${e(mid)}/thread/follow`);
+  }
+
+  /** Moves my read mark of the thread forward to `seq` (never back). */
+  markThreadRead(mid: string, seq: number): Promise<ThreadState> {
+    return this.http.request('POST', `${V1}/messages/${e(mid)}/thread/read`, { body: { seq } });
+  }
+
+  /** Threads I follow, most recent reply first. */
+  listMyThreads(query: { workspace_id?: string; limit?: number; cursor?: string } = {}): Promise<Page<{ root: Message; thread: ThreadState }>> {
+    return this.http.request('GET', `${V1}/me/threads`, { query: { ...query } });
+  }
+
+  // --- attachments ----------------------------------------------------------------------------
+  /**
+   * Uploads a file to a chat (the raw bytes as the body); send it with a message's
+   * attachment_ids to share it. 413 when too large or past the workspace quota.
+   */
+  uploadAttachment(
+    cid: string,
+    file: Blob | ArrayBuffer | Uint8Array,
+    filename: string,
+    contentType?: string,
+    options: { onProgress?: (fraction: number) => void } = {},
+  ): Promise<Attachment> {
+    const type = contentType ?? (typeof Blob !== 'undefined' && file instanceof Blob ? file.type : undefined);
+    const path = `${V1}/chats/${e(cid)}/attachments`;
+    // Progress needs XMLHttpRequest (browsers); elsewhere fetch, without it.
+    if (options.onProgress && typeof (globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest === 'function') {
+      return this.http.uploadWithProgress(path, { filename }, file, type, options.onProgress);
+    }
+    return this.http.request('POST', path, { query: { filename }, raw: { body: file, contentType: type }, attempts: 1 });
+  }
+
+  /** Files sent in the chat, newest first. */
+  listChatAttachments(cid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ChatAttachment>> {
+    return this.http.request('GET', `${V1}/chats/${e(cid)}/attachments`, { query: { ...query } });
+  }
+
+  /** The absolute URL of an attachment's `url` or `thumbnail_url` (fetching it needs the bearer token: see download). */
+  attachmentUrl(path: string): string {
+    return /^https?:/.test(path) ? path : this.http.baseUrl + path;
+  }
+
+  /**
+   * Fetches a file (an attachment's `url` or `thumbnail_url`) with the bearer token. In a
+   * browser, URL.createObjectURL(blob) gives an <img> or link something it can show.
+   */
+  download(path: string): Promise<Blob> {
+    const relative = path.startsWith(this.http.baseUrl) ? path.slice(this.http.baseUrl.length) : path;
+    return this.http.request('GET', relative, { blob: true });
   }
 
   // --- receipts, unread, typing ---------------------------------------------------------------

@@ -146,7 +146,7 @@ export class FechatterClient extends Emitter<ClientEvents> {
    * Sends a message. The local echo (`local` event, state `pending`) is emitted before this
    * returns; the promise resolves with the stored message (with its seq) once confirmed.
    */
-  send(chatId: string, content: string, options: { reply_to?: string; client_id?: string } = {}): Promise<Message> {
+  send(chatId: string, content: string, options: { reply_to?: string; client_id?: string; thread_root_id?: string; attachment_ids?: string[] } = {}): Promise<Message> {
     // A message ends "typing" for its readers: the next keystroke must announce typing again.
     this.typingSentAt.delete(chatId);
     clearTimeout(this.typingTrailing.get(chatId));
@@ -156,6 +156,8 @@ export class FechatterClient extends Emitter<ClientEvents> {
       chat_id: chatId,
       content,
       reply_to: options.reply_to ?? null,
+      thread_root_id: options.thread_root_id ?? null,
+      ...(options.attachment_ids?.length ? { attachment_ids: options.attachment_ids } : {}),
       sender_id: this.user?.id ?? null,
       state: 'pending',
       created_at: new Date().toISOString(),
@@ -229,6 +231,8 @@ export class FechatterClient extends Emitter<ClientEvents> {
           content: local.content,
           client_id: local.client_id,
           ...(local.reply_to ? { reply_to: local.reply_to } : {}),
+          ...(local.thread_root_id ? { thread_root_id: local.thread_root_id } : {}),
+          ...(local.attachment_ids?.length ? { attachment_ids: local.attachment_ids } : {}),
         });
         if (this.pending.get(local.client_id) !== entry) return;
         local.id = accepted.id;

@@ -45,6 +45,22 @@ export interface RequestOptions {
   /** Attempts for network errors, 429 and 502-504 (default: 3 for GET, 1 otherwise). */
   attempts?: number;
   signal?: AbortSignal;
+  /** Send these bytes as the body instead of JSON (uploads). */
+  raw?: { body: Blob | ArrayBuffer | Uint8Array; contentType?: string };
+  /** Answer with the response body as a Blob instead of parsed JSON (downloads). */
+  blob?: boolean;
+}
+
+/** The part of XMLHttpRequest an upload uses (declared here: the SDK also builds without the DOM lib). */
+interface XhrLike {
+  open(method: string, url: string): void;
+  setRequestHeader(name: string, value: string): void;
+  upload: { onprogress: ((e: { lengthComputable: boolean; loaded: number; total: number }) => void) | null };
+  onerror: (() => void) | null;
+  onload: (() => void) | null;
+  status: number;
+  responseText: string;
+  send(body: unknown): void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -152,8 +168,11 @@ export class Http {
       sentToken = (await this.freshTokens()).access_token;
       headers.authorization = `Bearer ${sentToken}`;
     }
-    let body: string | undefined;
-    if (options.body !== undefined) {
+    let body: RequestInit['body'];
+    if (options.raw) {
+      headers['content-type'] = options.raw.contentType || 'application/octet-stream';
+      body = options.raw.body as RequestInit['body'];
+    } else if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
@@ -170,6 +189,7 @@ export class Http {
     } catch (err) {
       throw new NetworkError(`${method} ${path} failed: ${(err as Error).message}`, err);
     }
+    if (options.blob && response.ok) return (await response.blob()) as T;
     const text = await response.text().catch(() => '');
     let parsed: unknown;
     try {
@@ -189,6 +209,39 @@ export class Http {
       throw new FechatterError(parsed.error.code, parsed.error.message, response.status, parsed.error.details ?? [], retryAfter);
     }
     throw new FechatterError(`http_${response.status}`, `${method} ${path} answered ${response.status}`, response.status, [], retryAfter);
+  }
+
+  /**
+   * POSTs raw bytes with upload progress (XMLHttpRequest: fetch reports none). Browsers only;
+   * one attempt, like every non-GET.
+   */
+  async uploadWithProgress<T>(path: string, query: Record<string, string>, body: Blob | ArrayBuffer | Uint8Array, contentType: string | undefined, onProgress: (fraction: number) => void): Promise<T> {
+    const token = (await this.freshTokens()).access_token;
+    const url = `${this.baseUrl}${path}?${new URLSearchParams(query).toString()}`;
+    const XHR = (globalThis as unknown as { XMLHttpRequest: new () => XhrLike }).XMLHttpRequest;
+    return new Promise<T>((resolve, reject) => {
+      const xhr = new XHR();
+      xhr.open('POST', url);
+      xhr.setRequestHeader('accept', 'application/json');
+      xhr.setRequestHeader('authorization', `Bearer ${token}`);
+      xhr.setRequestHeader('content-type', contentType || 'application/octet-stream');
+      xhr.upload.onprogress = (e: { lengthComputable: boolean; loaded: number; total: number }) => {
+        if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
+      };
+      xhr.onerror = () => reject(new NetworkError(`POST ${path} failed`, null));
+      xhr.onload = () => {
+        let parsed: unknown;
+        try {
+          parsed = xhr.responseText ? JSON.parse(xhr.responseText) : undefined;
+        } catch {
+          parsed = xhr.responseText;
+        }
+        if (xhr.status >= 200 && xhr.status < 300) return resolve(parsed as T);
+        if (isErrorBody(parsed)) return reject(new FechatterError(parsed.error.code, parsed.error.message, xhr.status, parsed.error.details ?? []));
+        reject(new FechatterError(`http_${xhr.status}`, `POST ${path} answered ${xhr.status}`, xhr.status, []));
+      };
+      xhr.send(body);
+    });
   }
 
   private margin(): number {

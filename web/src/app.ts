@@ -3,6 +3,7 @@ import type { LiveStatus, Me } from '@fechatter/sdk';
 import { conversation } from './conversation.js';
 import { h } from './dom.js';
 import { mentionsView } from './mentions-view.js';
+import { savedPanel } from './pins-view.js';
 import { searchBox } from './search.js';
 import { client } from './session.js';
 import { sidebar } from './sidebar.js';
@@ -23,12 +24,24 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   const convo = conversation(store, () => root.classList.toggle('show-sidebar'));
   const search = searchBox(store, open);
   const mentions = mentionsView(store, open);
+  // A saved message of another chat: open that chat, then find the message in it.
+  const saved = savedPanel(store, (cid, mid) => {
+    if (cid !== store.current) open(cid);
+    void convo.jumpTo(mid);
+  });
   const side = sidebar(store, me, {
     open,
     showMentions() {
       search.panel.hidden = true;
       root.classList.remove('show-sidebar');
+      saved.close();
       mentions.show();
+    },
+    showSaved(trigger) {
+      search.panel.hidden = true;
+      mentions.panel.hidden = true;
+      root.classList.remove('show-sidebar');
+      saved.show(trigger);
     },
     switchWorkspace(id) {
       location.hash = id === '__new__' ? '#/new' : `#/w/${id}`;
@@ -43,7 +56,7 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   };
   client.on('status', showStatus);
   showStatus(client.live.status);
-  root.append(side, h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }), convo.el, search.panel, mentions.panel, banner);
+  root.append(side, h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }), convo.el, search.panel, mentions.panel, saved.panel, banner);
   // The hash names another chat of this workspace (a notification was clicked): go there.
   window.addEventListener('hashchange', async () => {
     const match = /^#\/w\/([^/]+)\/c\/([^/?]+)/.exec(location.hash);

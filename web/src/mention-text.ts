@@ -46,3 +46,34 @@ export function renderContent(m: Message, me: string): DocumentFragment {
   });
   return fragment;
 }
+
+/**
+ * The message as the server rendered it (`rendered`: Markdown turned into HTML and sanitized by
+ * the server against a short allow-list of tags) with its mentions marked up in the text nodes,
+ * outside code and links. `rendered` is the only server field ever parsed as HTML; without it
+ * (older messages) the plain text is shown.
+ */
+export function renderRich(m: Message, me: string): DocumentFragment {
+  if (!m.rendered) return renderContent(m, me);
+  const template = document.createElement('template');
+  // The server's sanitized output (src/domain/markdown.ts); see the comment above.
+  template.innerHTML = m.rendered;
+  const fragment = template.content;
+  // Links open outside the app and give the target no handle on this page.
+  for (const a of fragment.querySelectorAll('a')) {
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer nofollow';
+  }
+  const plain = { ...m };
+  const walker = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) => (node.parentElement?.closest('code, pre, a') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  const texts: Text[] = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) texts.push(n as Text);
+  for (const text of texts) {
+    if (!text.data.includes('@')) continue;
+    const marked = renderContent({ ...plain, content: text.data }, me);
+    if (marked.childNodes.length > 1 || marked.firstChild?.nodeType !== Node.TEXT_NODE) text.replaceWith(marked);
+  }
+  return fragment;
+}

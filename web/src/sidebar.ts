@@ -11,6 +11,7 @@ export interface SidebarActions {
   open(chatId: string): void;
   switchWorkspace(wid: string): void;
   showMentions(): void;
+  showSaved(trigger: HTMLElement): void;
 }
 
 export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElement {
@@ -49,6 +50,10 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
   };
 
   const mentionsButton = h('button', { type: 'button', class: 'chat-item mentions-link', onclick: () => actions.showMentions() });
+  const savedButton = h('button', { type: 'button', class: 'chat-item saved-link', onclick: () => actions.showSaved(savedButton) },
+    h('span', { class: 'hash', 'aria-hidden': 'true' }, '★'),
+    h('span', { class: 'chat-name' }, 'Saved'),
+  );
   const renderMentionsButton = () => {
     const total = [...store.chats.values()].reduce((sum, c) => sum + (c.mention_count ?? 0), 0);
     clear(mentionsButton);
@@ -179,7 +184,7 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
     { class: 'sidebar', 'aria-label': 'Workspace navigation' },
     h('div', { class: 'ws-head' }, switcher),
     h('nav', {},
-      h('ul', { class: 'chat-list' }, h('li', {}, mentionsButton)),
+      h('ul', { class: 'chat-list' }, h('li', {}, mentionsButton), h('li', {}, savedButton)),
       h('div', { class: 'section' }, h('h2', {}, 'Channels'), h('button', { class: 'icon', title: 'New channel', 'aria-label': 'New channel', onclick: newChannel }, '+'), h('button', { class: 'icon', title: 'Browse channels', 'aria-label': 'Browse channels', onclick: () => void browse() }, '⌕')),
       channels,
       h('div', { class: 'section' }, h('h2', {}, 'Direct messages'), h('button', { class: 'icon', title: 'New direct message', 'aria-label': 'New direct message', onclick: newDm }, '+')),

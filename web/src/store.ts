@@ -1,6 +1,6 @@
 // What the page knows about the open workspace, kept current by the SDK's events. Views
 // subscribe to named changes and re-render only their part.
-import type { Chat, ChatEvent, LocalMessage, Member, Message, Role, User } from '@fechatter/sdk';
+import type { Chat, ChatEvent, LocalMessage, Member, Message, Pin, Reaction, Role, ThreadCounts, ThreadState, User } from '@fechatter/sdk';
 import { client } from './session.js';
 
 export interface Timeline {
@@ -11,7 +11,29 @@ export interface Timeline {
   loading: boolean;
 }
 
-export type Change = 'chats' | 'members' | 'presence' | 'me' | 'mentions' | `messages:${string}` | `typing:${string}` | `receipts:${string}`;
+/** An open thread: its root and replies (oldest first), loaded when the panel opens. */
+export interface ThreadView {
+  root: Message | null;
+  items: Message[];
+  ids: Set<string>;
+  loaded: boolean;
+}
+
+export type Change =
+  | 'chats'
+  | 'members'
+  | 'presence'
+  | 'me'
+  | 'mentions'
+  | 'saved'
+  | `messages:${string}`
+  | `typing:${string}`
+  | `receipts:${string}`
+  | `pins:${string}`
+  | `thread:${string}`;
+
+/** A message as the server sends it inside a reply's message.created (with its root's counts). */
+type WithThread = Message & { thread?: ThreadCounts };
 
 /** Does this message notify me by mention (my handle, @channel or @here)? The server already
  * dropped mentions of non-members and unauthorized @channel, so the list is what reached people. */
@@ -33,6 +55,13 @@ export class Store {
   typing = new Map<string, Map<string, number>>();
   /** Locally echoed messages not yet in a timeline (pending or failed), by client_id. */
   local = new Map<string, LocalMessage>();
+  /** Pins per chat (loaded when the chat opens), by message id. */
+  pins = new Map<string, Map<string, Pin>>();
+  /** Ids of the messages I saved (first page at load, then events). */
+  saved = new Set<string>();
+  /** Threads opened in this session, by root id, and my state of each. */
+  threads = new Map<string, ThreadView>();
+  threadStates = new Map<string, ThreadState>();
   current: string | null = null;
   private listeners = new Set<(change: Change) => void>();
   private offs: Array<() => void> = [];
@@ -63,7 +92,100 @@ export class Store {
       client.on('resync', () => void this.refetch()),
       client.on('user', (u) => this.updateUser(u)),
     );
-    await Promise.all([this.loadChats(), this.loadMembers()]);
+    await Promise.all([this.loadChats(), this.loadMembers(), this.loadSaved()]);
+  }
+
+  async loadSaved(): Promise<void> {
+    try {
+      const { items } = await client.api.listSaved({ limit: 200 });
+      this.saved = new Set(items.map((x) => x.message.id));
+      this.changed('saved');
+    } catch {
+      // Saved marks show once the next event or load brings them.
+    }
+  }
+
+  async loadPins(chatId: string): Promise<void> {
+    const { items } = await client.api.listPins(chatId);
+    this.pins.set(chatId, new Map(items.map((p) => [p.message.id, p])));
+    this.changed(`pins:${chatId}`);
+    this.changed(`messages:${chatId}`);
+  }
+
+  isPinned(m: Message): boolean {
+    return this.pins.get(m.chat_id)?.has(m.id) ?? false;
+  }
+
+  thread(rootId: string): ThreadView {
+    let t = this.threads.get(rootId);
+    if (!t) this.threads.set(rootId, (t = { root: null, items: [], ids: new Set(), loaded: false }));
+    return t;
+  }
+
+  /** Loads a thread (root, replies, my state); newer replies then arrive as events. */
+  async loadThread(rootId: string): Promise<ThreadView> {
+    const t = this.thread(rootId);
+    let after = 0;
+    for (;;) {
+      const page = await client.api.getThread(rootId, { after, limit: 200 });
+      t.root = page.root;
+      this.threadStates.set(rootId, page.thread);
+      for (const m of page.items) if (!t.ids.has(m.id)) (t.ids.add(m.id), t.items.push(m));
+      if (!page.has_more || page.items.length === 0) break;
+      after = page.items[page.items.length - 1].seq;
+    }
+    t.items.sort((a, b) => a.seq - b.seq);
+    t.loaded = true;
+    this.changed(`thread:${rootId}`);
+    return t;
+  }
+
+  /** Every copy of a message this page holds (the chat's timeline, a thread's root or replies). */
+  private copies(chatId: string | null, id: string): Array<{ list: Message[]; index: number; thread: string | null }> {
+    const out: Array<{ list: Message[]; index: number; thread: string | null }> = [];
+    const t = chatId ? this.timelines.get(chatId) : undefined;
+    const i = t?.items.findIndex((m) => m.id === id) ?? -1;
+    if (t && i >= 0) out.push({ list: t.items, index: i, thread: null });
+    for (const [rootId, th] of this.threads) {
+      if (th.root?.id === id) out.push({ list: [th.root], index: 0, thread: rootId });
+      const j = th.items.findIndex((m) => m.id === id);
+      if (j >= 0) out.push({ list: th.items, index: j, thread: rootId });
+    }
+    return out;
+  }
+
+  /** Changes every copy of a message (a new object each time, so views see the change) and tells the views. */
+  patchMessage(chatId: string | null, id: string, patch: (m: Message) => Message): void {
+    const threadsTouched = new Set<string>();
+    let chat = chatId;
+    for (const c of this.copies(chatId, id)) {
+      const next = patch(c.list[c.index]);
+      c.list[c.index] = next;
+      chat ??= next.chat_id;
+      if (c.thread) {
+        threadsTouched.add(c.thread);
+        const th = this.threads.get(c.thread)!;
+        if (th.root?.id === id) th.root = next;
+      }
+    }
+    const pin = chat ? this.pins.get(chat)?.get(id) : undefined;
+    if (pin) pin.message = patch(pin.message);
+    if (chat) this.changed(`messages:${chat}`);
+    for (const rootId of threadsTouched) this.changed(`thread:${rootId}`);
+  }
+
+  /** A reply arrived or went: its root shows the new count. */
+  private applyThreadCounts(chatId: string, counts: ThreadCounts): void {
+    this.patchMessage(chatId, counts.root_id, (m) => ({ ...m, reply_count: counts.reply_count, last_reply_at: counts.last_reply_at }));
+  }
+
+  private setReaction(chatId: string | null, messageId: string, reaction: Reaction): void {
+    this.patchMessage(chatId, messageId, (m) => {
+      const reactions = (m.reactions ?? []).filter((r) => r.emoji !== reaction.emoji);
+      const at = (m.reactions ?? []).findIndex((r) => r.emoji === reaction.emoji);
+      if (reaction.count > 0) reactions.splice(at >= 0 ? at : reactions.length, 0, reaction);
+      return { ...m, reactions };
+    });
   }
 
   dispose(): void {
@@ -188,7 +310,11 @@ export class Store {
     const chat = this.chats.get(chatId);
     let added = 0;
     const t = this.timeline(chatId);
-    for (const m of messages) {
+    for (const m of messages as WithThread[]) {
+      if (m.thread_root_id) {
+        this.addReply(m, notify);
+        continue;
+      }
       if (t.ids.has(m.id)) continue;
       if (chat && m.seq > chat.last_seq) {
         chat.last_seq = m.seq;
@@ -215,6 +341,29 @@ export class Store {
       this.changed('chats');
     }
     return added;
+  }
+
+  /** A reply: into its thread when that is loaded; its root's count from the event; a mention still counts. */
+  private addReply(m: WithThread, notify: boolean): void {
+    if (m.client_id) this.local.delete(m.client_id);
+    this.typing.get(m.chat_id)?.delete(m.sender_id);
+    const th = this.threads.get(m.thread_root_id!);
+    if (th && !th.ids.has(m.id)) {
+      th.ids.add(m.id);
+      th.items.push(m);
+      th.items.sort((a, b) => a.seq - b.seq);
+      this.changed(`thread:${m.thread_root_id}`);
+    }
+    if (m.thread) this.applyThreadCounts(m.chat_id, m.thread);
+    const chat = this.chats.get(m.chat_id);
+    if (chat && m.seq > chat.last_seq) {
+      chat.last_seq = m.seq;
+      if (notify && mentionsUser(m, this.me) && m.seq > (chat.last_read_seq ?? 0)) {
+        chat.mention_count = (chat.mention_count ?? 0) + 1;
+        this.changed('mentions');
+        this.changed('chats');
+      }
+    }
   }
 
   /** Unread and mention counts from the server (after reading part of a chat elsewhere). */
@@ -265,20 +414,50 @@ export class Store {
     const e = { ...event, workspace_id: event.workspace_id === null ? null : String(event.workspace_id), chat_id: event.chat_id === null ? null : String(event.chat_id) } as ChatEvent;
     if (e.workspace_id !== null && e.workspace_id !== this.wid) return;
     switch (e.type) {
-      case 'message.updated': {
-        const t = this.timelines.get(e.data.chat_id);
-        const i = t?.items.findIndex((m) => m.id === e.data.id) ?? -1;
-        if (t && i >= 0) t.items[i] = e.data;
-        this.changed(`messages:${e.data.chat_id}`);
+      case 'message.updated':
+        this.patchMessage(e.data.chat_id, e.data.id, (m) => ({ ...m, ...e.data }));
         break;
-      }
       case 'message.deleted': {
-        const t = e.chat_id ? this.timelines.get(e.chat_id) : undefined;
-        const m = t?.items.find((x) => x.id === e.data.id);
-        if (m) Object.assign(m, { deleted: true, content: '' });
-        if (e.chat_id) this.changed(`messages:${e.chat_id}`);
+        const gone = (m: Message): Message => ({ ...m, deleted: true, content: '', rendered: '', link_previews: [], attachments: [], reactions: [] });
+        this.patchMessage(e.chat_id, e.data.id, gone);
+        if (e.chat_id) this.pins.get(e.chat_id)?.delete(e.data.id) && this.changed(`pins:${e.chat_id}`);
+        if (e.chat_id && e.data.thread) this.applyThreadCounts(e.chat_id, e.data.thread);
         break;
       }
+      case 'message.link_previews':
+        this.patchMessage(e.chat_id, e.data.id, (m) => ({ ...m, link_previews: e.data.link_previews }));
+        break;
+      case 'reaction.added':
+      case 'reaction.removed':
+        this.setReaction(e.chat_id, e.data.message_id, e.data.reaction);
+        break;
+      case 'message.pinned': {
+        const chatId = e.data.message.chat_id;
+        const map = this.pins.get(chatId);
+        if (map) map.set(e.data.message_id, { message: e.data.message, pinned_by: e.data.pinned_by, pinned_at: e.data.pinned_at });
+        this.changed(`pins:${chatId}`);
+        this.changed(`messages:${chatId}`);
+        break;
+      }
+      case 'message.unpinned':
+        if (e.chat_id) {
+          this.pins.get(e.chat_id)?.delete(e.data.message_id);
+          this.changed(`pins:${e.chat_id}`);
+          this.changed(`messages:${e.chat_id}`);
+        }
+        break;
+      case 'message.saved':
+      case 'message.unsaved':
+        if (e.type === 'message.saved') this.saved.add(e.data.message_id);
+        else this.saved.delete(e.data.message_id);
+        this.changed('saved');
+        if (e.chat_id) this.changed(`messages:${e.chat_id}`);
+        for (const [rootId, th] of this.threads) if (th.root?.id === e.data.message_id || th.ids.has(e.data.message_id)) this.changed(`thread:${rootId}`);
+        break;
+      case 'thread.updated':
+        this.threadStates.set(e.data.root_id, e.data);
+        this.changed(`thread:${e.data.root_id}`);
+        break;
       case 'receipt.updated': {
         if (!e.chat_id) break;
         const map = this.receipts.get(e.chat_id) ?? new Map<string, number>();
@@ -353,6 +532,9 @@ export class Store {
     if (this.current) {
       await this.loadHistory(this.current);
       await this.loadReceipts(this.current);
+      await this.loadPins(this.current).catch(() => {});
     }
+    for (const [rootId, th] of this.threads) if (th.loaded) await this.loadThread(rootId).catch(() => {});
+    await this.loadSaved();
   }
 }

@@ -39,8 +39,9 @@ export function userMenu(): { el: HTMLElement; enableButton: HTMLElement; start(
   const name = h('strong', {});
   const emojiShown = h('span', { class: 'status-emoji' });
   const dndShown = h('span', { class: 'dnd-flag', title: 'Do not disturb', hidden: true }, ' 🌙');
-  const button = h('button', { type: 'button', class: 'user-button', 'aria-label': 'User menu', 'aria-expanded': 'false', 'aria-haspopup': 'dialog' },
-    h('span', { class: 'dot online', 'aria-hidden': 'true' }), ' ', name, emojiShown, dndShown);
+  // The name is the visible text, so it leads the accessible name too (WCAG 2.5.3).
+  const button = h('button', { type: 'button', class: 'user-button', 'aria-expanded': 'false', 'aria-haspopup': 'dialog' },
+    h('span', { class: 'dot online', 'aria-hidden': 'true' }), ' ', name, emojiShown, dndShown, h('span', { class: 'sr-only' }, ' — User menu'));
   const error = h('p', { class: 'error', role: 'alert' });
 
   const emoji = h('input', { name: 'status_emoji', maxLength: 16, placeholder: '🌴', 'aria-label': 'Status emoji', class: 'emoji-input' });
