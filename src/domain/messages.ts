@@ -357,13 +357,13 @@ export interface StoredMessageAccess {
 }
 
 /**
- * A stored, announced, not deleted message the caller may `mode` (read it, or act as a member
- * of its chat): what reactions, pins, saves and threads act on. 404 otherwise, strangers too.
- * Announced: its message.created is out, so no event about it can overtake that one.
+ * A stored, not deleted message the caller may `mode` (read it, or act as a member of its chat):
+ * what reactions, pins, saves and threads act on. 404 otherwise, strangers too. Stored is
+ * enough: a client knows of a message only from its event or from history, both after COMMIT.
  */
 export async function accessStoredMessage(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, messageId: string, mode: 'read' | 'member'): Promise<StoredMessageAccess> {
   if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
-  const row = await deps.db('messages').where({ id: messageId }).whereNull('deleted_at').whereNotNull('published_at').first('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'thread_root_id');
+  const row = await deps.db('messages').where({ id: messageId }).whereNull('deleted_at').first('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'thread_root_id');
   if (!row) throw new NotFoundError('message');
   const access = await accessChat(deps, userId, String(row.chat_id), mode).catch((err) => {
     throw err instanceof NotFoundError ? new NotFoundError('message') : err;

@@ -83,18 +83,19 @@ export async function followThread(deps: ThreadDeps, userId: string, rootId: str
   });
 }
 
-/** Moves my read mark of the thread forward to `seq` (capped at the newest reply; never back). */
+/**
+ * Moves my read mark of a thread I follow (or unfollowed) forward to `seq` (capped at the newest
+ * reply; never back). A thread I never followed keeps no state: reading it does not count as
+ * unfollowing, so a later reply or mention still follows it.
+ */
 export async function markThreadRead(deps: ThreadDeps, userId: string, rootId: string, seq: number): Promise<ThreadState> {
   const root = await accessRoot(deps, userId, rootId, 'member');
   return changeThread(deps, userId, root, async (trx) => {
-    const { rows } = await trx.raw(
-      `insert into thread_follows (user_id, root_id, chat_id, following, last_read_seq)
-       select ?, ?, ?, false, least(?::bigint, coalesce((select max(seq) from messages where thread_root_id = ?), 0))
-       on conflict (user_id, root_id) do update set last_read_seq = excluded.last_read_seq where thread_follows.last_read_seq < excluded.last_read_seq
-       returning user_id`,
-      [userId, rootId, root.chat_id, seq, rootId],
-    );
-    return rows.length > 0;
+    const moved = await trx('thread_follows')
+      .where({ user_id: userId, root_id: rootId })
+      .where('last_read_seq', '<', trx.raw('least(?::bigint, coalesce((select max(seq) from messages where thread_root_id = ?), 0))', [seq, rootId]))
+      .update({ last_read_seq: trx.raw('least(?::bigint, coalesce((select max(seq) from messages where thread_root_id = ?), 0))', [seq, rootId]) });
+    return moved > 0;
   });
 }
 

@@ -182,6 +182,24 @@ describe('threads', () => {
     await ws.close();
   });
 
+  it('reading a thread I never followed is not unfollowing it, and reacting right after the event works', async () => {
+    const root = await say(ann, general, 'quiet root');
+    await say(ann, general, 'a reply', { thread_root_id: root.id });
+    const read = await request('POST', `/api/v1/messages/${root.id}/thread/read`, { token: bob.token, body: { seq: 1e9 } });
+    expect(read.body).toMatchObject({ following: false, unread_count: 0 });
+    await say(ann, general, `@${bob.username} your turn`, { thread_root_id: root.id });
+    const thread = await request('GET', `/api/v1/messages/${root.id}/thread`, { token: bob.token });
+    // Read state is kept for followers only: following now, both replies count as unread.
+    expect(thread.body.thread).toMatchObject({ following: true, unread_count: 2 });
+
+    // A client reacts the moment it hears of a message.
+    const ws = await openWs(app.url, bob.token);
+    const res = await request('POST', `/api/v1/chats/${general}/messages`, { token: ann.token, body: { content: 'react fast', client_id: `c-${++sent}` } });
+    const created = await seen(ws, 'message.created', (d) => d.id === res.body.id);
+    expect((await request('PUT', `/api/v1/messages/${created.data.id}/reactions/${encodeURIComponent('⚡')}`, { token: bob.token })).status).toBe(200);
+    await ws.close();
+  });
+
   it('refuse replies to replies and to other chats, and deleting a reply updates the root', async () => {
     const root = await say(ann, general, 'another root');
     const reply = await say(bob, general, 'reply', { thread_root_id: root.id });
