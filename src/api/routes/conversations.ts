@@ -157,7 +157,7 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
       guard: 'user',
       limit: 'write',
       tag: 'conversations',
-      summary: "Move my read mark of the thread forward to `seq` (capped at the newest reply; never back). The chat's own watermark is separate (POST /chats/{cid}/read).",
+      summary: "Move my read mark of a thread I follow (or unfollowed) forward to `seq` (capped at the newest reply; never back); a thread I never followed keeps no read state. The chat's own watermark is separate (POST /chats/{cid}/read).",
       params: midParams,
       body: z.strictObject({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
       responses: { 200: { description: 'my thread state', schema: threadStateSchema }, 404: { description: 'no such message, or not a member' } },
