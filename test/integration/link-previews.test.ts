@@ -3,6 +3,7 @@
 // targets are refused and never contacted.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createTestEnv, eventually, startInProcess } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
@@ -13,8 +14,13 @@ let base: string;
 const hits: string[] = [];
 
 beforeAll(async () => {
+  const png = await sharp({ create: { width: 1200, height: 630, channels: 3, background: '#cc3300' } }).png().toBuffer();
   site = http.createServer((req, res) => {
     hits.push(req.url!);
+    if (req.url === '/img.png') {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      return res.end(png);
+    }
     const title = req.url === '/other' ? 'Other page' : 'A &amp; B';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(`<html><head><title>fallback</title><meta property="og:title" content="${title}"><meta property="og:description" content="About it"><meta property="og:site_name" content="Site"><meta property="og:image" content="/img.png"></head><body>x</body></html>`);
@@ -54,10 +60,19 @@ describe('link previews', () => {
     const ws = await openWs(w.app.url, w.bob.token);
     const id = await say(w.request, w.ann, w.chat, `look ${base}/page and \`${base}/in-code\``);
     const event = await eventually(async () => ws.inbox.events('message.link_previews').find((f) => f.data.id === id));
-    const expected = { url: `${base}/page`, title: 'A & B', description: 'About it', site_name: 'Site', image_url: `${base}/img.png` };
+    const expected = { url: `${base}/page`, title: 'A & B', description: 'About it', site_name: 'Site', image_url: expect.stringMatching(/^\/api\/v1\/link-previews\/images\/[0-9a-f]{64}\.webp$/) };
     expect(event.data.link_previews).toEqual([expected]);
     expect((await w.request('GET', `/api/v1/messages/${id}`, { token: w.bob.token })).body.link_previews).toEqual([expected]);
     expect(hits).not.toContain('/in-code');
+    // The image is our own small copy, served to anyone who has its name.
+    const image = await fetch(`${w.app.url}${event.data.link_previews[0].image_url}`);
+    expect(image.status).toBe(200);
+    expect(image.headers.get('content-type')).toBe('image/webp');
+    expect(image.headers.get('cache-control')).toContain('immutable');
+    const meta = await sharp(Buffer.from(await image.arrayBuffer())).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['webp', 320, 168]);
+    expect((await fetch(`${w.app.url}/api/v1/link-previews/images/${'0'.repeat(64)}.webp`)).status).toBe(404);
+    expect((await fetch(`${w.app.url}/api/v1/link-previews/images/..%2F..%2Fetc.webp`)).status).toBe(404);
 
     expect((await w.request('PATCH', `/api/v1/messages/${id}`, { token: w.ann.token, body: { content: `now ${base}/other` } })).status).toBe(202);
     const updated = await eventually(async () => ws.inbox.events('message.link_previews').find((f) => f.data.id === id && f.data.link_previews[0]?.title === 'Other page'));

@@ -88,7 +88,8 @@ const httpUrl = (value: string | null): string | null => {
 export function previewCard(p: LinkPreview): HTMLElement | null {
   const href = httpUrl(p.url);
   if (!href) return null;
-  const image = httpUrl(p.image_url);
+  // The server's own copy of the page's image (same origin), never the site's.
+  const image = p.image_url?.startsWith('/api/v1/link-previews/images/') ? p.image_url : null;
   return h('aside', { class: 'preview', 'aria-label': `Link preview: ${p.title}` },
     image ? h('img', { src: image, alt: '', class: 'preview-image', loading: 'lazy', referrerPolicy: 'no-referrer', onerror: (e: Event) => ((e.target as HTMLElement).hidden = true) }) : null,
     h('div', { class: 'preview-text' },

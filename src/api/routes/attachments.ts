@@ -4,9 +4,12 @@
 //  GET     /chats/:cid/attachments         user           readers of the chat
 //  GET     /attachments/:id                user           readers of its chat (its uploader before it is sent)
 //  GET     /attachments/:id/thumbnail      user           same
+//  GET     /link-previews/images/:name     public         anyone (content named by a hash)
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
+import { downloadHeaders } from '../../domain/attachments/headers.js';
 import { downloadAttachment, listChatAttachments, uploadAttachment } from '../../domain/attachments/upload.js';
+import { PREVIEW_IMAGE_RE, previewImageKey } from '../../domain/unfurl/attach.js';
 import { UUID_RE } from '../../domain/messages.js';
 import { idParams, route, type RouteSpec } from '../route.js';
 import { attachmentSchema } from './messages.js';
@@ -21,6 +24,21 @@ export function attachmentRoutes(deps: Deps): RouteSpec[] {
     return { status: 200, body: file.stream, headers: { ...file.headers, 'Cache-Control': 'private, max-age=3600' } };
   };
   return [
+    route({
+      method: 'get',
+      path: '/link-previews/images/:name',
+      guard: 'public',
+      tag: 'attachments',
+      summary:
+        "A link preview's image, as the unfurl worker kept it (a WebP of at most 320 px re-encoded from the site's image): message.link_previews[].image_url points here. Public and immutable: its name is a hash of the image's original URL.",
+      params: z.object({ name: z.string().regex(PREVIEW_IMAGE_RE) }),
+      responses: { 200: { description: 'image/webp', binary: true }, 404: { description: 'no such image' } },
+      handler: async ({ params }) => {
+        const { stream, size } = await deps.files.get(previewImageKey(params.name));
+        const headers = downloadHeaders({ filename: params.name, content_type: 'image/webp', size }, 'inline');
+        return { status: 200, body: stream, headers: { ...headers, 'Cache-Control': 'public, max-age=604800, immutable' } };
+      },
+    }),
     route({
       method: 'post',
       path: '/chats/:cid/attachments',

@@ -56,7 +56,13 @@ export const mentionSchema = z
     z.object({ type: z.literal('here') }),
   ])
   .describe('`@username` of a chat member, `@channel`/`@all`/`@everyone` (every member), `@here` (members online when it was sent)');
-export const linkPreviewSchema = z.object({ url: z.string(), title: z.string(), description: z.string().nullable(), site_name: z.string().nullable(), image_url: z.string().nullable() });
+export const linkPreviewSchema = z.object({
+  url: z.string().describe('The link as written in the message'),
+  title: z.string(),
+  description: z.string().nullable(),
+  site_name: z.string().nullable(),
+  image_url: z.string().nullable().describe("Our own copy of the page's image (a same-origin path under /api/v1/link-previews/images/), so readers never contact the site; null when it had none we could use"),
+});
 export const attachmentSchema = z.object({
   id: z.string(),
   filename: z.string(),

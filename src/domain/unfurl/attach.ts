@@ -2,14 +2,19 @@
 // `message.link_previews` event (outbox.ts). Jobs come from enqueueUnfurl, called after the
 // persist worker commits a new or edited message that has links. Results are cached per URL in
 // Redis for an hour (failures for ten minutes), so a link posted in many chats is fetched once.
+// A preview's image is fetched too and kept as our own small WebP (the blob store, served from
+// /api/v1/link-previews/images/): readers' browsers never contact the linked site, and what
+// they are shown is an image we re-encoded, never the site's bytes.
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Deps } from '../../deps.js';
 import { extractLinks } from '../markdown.js';
 import { publishOutbox, recordEvents } from '../outbox.js';
-import { fetchPreview } from './fetch.js';
+import { makeThumbnail } from '../attachments/thumbnail.js';
+import { fetchPreview, fetchPreviewImage } from './fetch.js';
 import type { LinkPreview } from './parse.js';
 
-type UnfurlDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues' | 'stream' | 'log'>;
+type UnfurlDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'queues' | 'stream' | 'log' | 'files'>;
 
 const CACHE_SECONDS = 3600;
 const FAILURE_CACHE_SECONDS = 600;
@@ -25,11 +30,42 @@ export async function enqueueUnfurl(deps: UnfurlDeps, messages: Array<{ id: stri
   }
 }
 
-async function previewOf(deps: UnfurlDeps, url: string): Promise<LinkPreview | null> {
-  const key = deps.keys.cache(`unfurl:${createHash('sha256').update(url).digest('hex')}`);
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
+/** Where a kept preview image is served (PREVIEW_IMAGE_RE names it). */
+export const previewImagePath = (name: string) => `/api/v1/link-previews/images/${name}`;
+export const PREVIEW_IMAGE_RE = /^[0-9a-f]{64}\.webp$/;
+export const previewImageKey = (name: string) => `previews/${name}`;
+
+/** Our copy of a preview's image: a thumbnail of what the site serves, or null. */
+async function keepImage(deps: UnfurlDeps, imageUrl: string): Promise<string | null> {
+  const bytes = await fetchPreviewImage(imageUrl, { allowPrivate: deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES });
+  const thumb = bytes && (await makeThumbnail(bytes));
+  if (!thumb) return null;
+  const name = `${sha256(imageUrl)}.webp`;
+  await deps.files.put(previewImageKey(name), Readable.from([thumb.buffer]), { contentType: thumb.content_type, maxBytes: thumb.buffer.length });
+  return previewImagePath(name);
+}
+
+/** Fetches in flight in this process, by URL: messages arriving together with one link fetch it once. */
+const inFlight = new Map<string, Promise<LinkPreview | null>>();
+
+function previewOf(deps: UnfurlDeps, url: string): Promise<LinkPreview | null> {
+  const key = deps.keys.cache(`unfurl:${url}`);
+  let pending = inFlight.get(key);
+  if (!pending) {
+    pending = cachedPreview(deps, url).finally(() => inFlight.delete(key));
+    inFlight.set(key, pending);
+  }
+  return pending;
+}
+
+async function cachedPreview(deps: UnfurlDeps, url: string): Promise<LinkPreview | null> {
+  const key = deps.keys.cache(`unfurl:${sha256(url)}`);
   const cached = await deps.redis.get(key);
   if (cached !== null) return JSON.parse(cached) as LinkPreview | null;
-  const preview = await fetchPreview(url, { allowPrivate: deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES });
+  const fetched = await fetchPreview(url, { allowPrivate: deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES });
+  const preview = fetched && { ...fetched, image_url: fetched.image_url ? await keepImage(deps, fetched.image_url).catch(() => null) : null };
   await deps.redis.set(key, JSON.stringify(preview), 'EX', preview ? CACHE_SECONDS : FAILURE_CACHE_SECONDS);
   return preview;
 }

@@ -90,13 +90,13 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** A GET to the checked address (as outboundRequest does), resolving with the streaming response. */
-function get(target: OutboundTarget, signal: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+function get(target: OutboundTarget, accept: string, signal: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
   const pinned: LookupFunction = (_hostname, options, callback) => {
     if (options.all) (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
   };
   const transport = target.url.protocol === 'https:' ? https : http;
-  const headers = { Accept: 'text/html', 'Accept-Encoding': 'identity', 'User-Agent': USER_AGENT };
+  const headers = { Accept: accept, 'Accept-Encoding': 'identity', 'User-Agent': USER_AGENT };
   return new Promise((resolve, reject) => {
     const req = transport.request(target.url, { method: 'GET', headers, lookup: pinned, agent: false, signal }, (res) => resolve({ req, res }));
     req.on('error', reject);
@@ -117,7 +117,15 @@ async function readCapped(res: http.IncomingMessage, maxBytes: number): Promise<
   return Buffer.concat(chunks, size);
 }
 
-async function follow(url: string, options: FetchPreviewOptions, signal: AbortSignal): Promise<LinkPreview | null> {
+interface Fetched {
+  body: Buffer;
+  contentType: string | undefined;
+  /** After redirects. */
+  finalUrl: string;
+}
+
+/** GETs `url` through the guard, following redirects; null unless the answer is 2xx, uncompressed and one of `mediaTypes`. */
+async function follow(url: string, options: FetchPreviewOptions, want: { accept: string; mediaTypes: Set<string>; maxBytes: number }, signal: AbortSignal): Promise<Fetched | null> {
   const limiter = options.limiter ?? defaultLimiter;
   const maxRedirects = options.maxRedirects ?? 3;
   let current = url;
@@ -127,7 +135,7 @@ async function follow(url: string, options: FetchPreviewOptions, signal: AbortSi
     const release = await limiter.acquire(target.url.hostname, signal);
     let req: http.ClientRequest | undefined;
     try {
-      const response = await get(target, signal);
+      const response = await get(target, want.accept, signal);
       req = response.req;
       const { res } = response;
       const status = res.statusCode ?? 0;
@@ -142,9 +150,8 @@ async function follow(url: string, options: FetchPreviewOptions, signal: AbortSi
       const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
       const encoding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       // We ask for identity; a compressed body we did not ask for is not worth decoding.
-      if (!HTML_TYPES.has(mediaType) || encoding !== 'identity') return null;
-      const body = await readCapped(res, options.maxBytes ?? 512 * 1024);
-      return parsePreview(decodeBody(body, contentType), url, target.url.href);
+      if (!want.mediaTypes.has(mediaType) || encoding !== 'identity') return null;
+      return { body: await readCapped(res, want.maxBytes), contentType, finalUrl: target.url.href };
     } finally {
       // agent: false, so this closes the connection: nothing more is downloaded.
       req?.destroy();
@@ -153,18 +160,39 @@ async function follow(url: string, options: FetchPreviewOptions, signal: AbortSi
   }
 }
 
-/**
- * The preview for `url`, or null when it cannot be had: refused by the guard, not HTML, an
- * error status, too many redirects, past the time limit, or no title. Never throws.
- */
-export async function fetchPreview(url: string, options: FetchPreviewOptions): Promise<LinkPreview | null> {
+/** Runs `fetch` under the time limit; null on any failure. */
+async function bounded<T>(options: FetchPreviewOptions, fetch: (signal: AbortSignal) => Promise<T | null>): Promise<T | null> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error('link preview timed out')), options.timeoutMs ?? 5000);
   try {
-    return await follow(url, options, controller.signal);
+    return await fetch(controller.signal);
   } catch {
     return null;
   } finally {
     clearTimeout(timer);
   }
+}
+
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+/** A preview image is shown small: more than this is not worth fetching. */
+export const PREVIEW_IMAGE_MAX_BYTES = 4 * 1024 * 1024;
+
+/** A preview's image (png, jpeg, gif or webp, at most PREVIEW_IMAGE_MAX_BYTES), fetched like the page; null otherwise. Never throws. */
+export function fetchPreviewImage(url: string, options: FetchPreviewOptions): Promise<Buffer | null> {
+  return bounded(options, async (signal) => {
+    const fetched = await follow(url, options, { accept: 'image/*', mediaTypes: IMAGE_TYPES, maxBytes: PREVIEW_IMAGE_MAX_BYTES + 1 }, signal);
+    // Cut off at the limit means too big, not a smaller image.
+    return fetched && fetched.body.length <= PREVIEW_IMAGE_MAX_BYTES ? fetched.body : null;
+  });
+}
+
+/**
+ * The preview for `url`, or null when it cannot be had: refused by the guard, not HTML, an
+ * error status, too many redirects, past the time limit, or no title. Never throws.
+ */
+export function fetchPreview(url: string, options: FetchPreviewOptions): Promise<LinkPreview | null> {
+  return bounded(options, async (signal) => {
+    const fetched = await follow(url, options, { accept: 'text/html', mediaTypes: HTML_TYPES, maxBytes: options.maxBytes ?? 512 * 1024 }, signal);
+    return fetched && parsePreview(decodeBody(fetched.body, fetched.contentType), url, fetched.finalUrl);
+  });
 }
