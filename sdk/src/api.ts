@@ -11,10 +11,12 @@ import type {
   Invitation,
   InvitationPreview,
   Me,
+  ListedMember,
   Member,
   MentionItem,
   Message,
   MessageVersion,
+  MyChat,
   NotificationSettings,
   NotifyLevel,
   Page,
@@ -23,6 +25,7 @@ import type {
   PushSubscriptionRecord,
   Reaction,
   Receipt,
+  ResponseBody,
   Role,
   Saved,
   SearchQuery,
@@ -212,13 +215,13 @@ export class Api {
     return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}`, { body });
   }
 
-  listMembers(wid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Member>> {
+  listMembers(wid: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ListedMember>> {
     return this.http.request('GET', `${V1}/workspaces/${e(wid)}/members`, { query });
   }
 
   /** Every member, following next_cursor. */
-  async allMembers(wid: string): Promise<Member[]> {
-    const all: Member[] = [];
+  async allMembers(wid: string): Promise<ListedMember[]> {
+    const all: ListedMember[] = [];
     let cursor: string | undefined;
     do {
       const page = await this.listMembers(wid, { limit: 500, cursor });
@@ -228,7 +231,7 @@ export class Api {
     return all;
   }
 
-  changeRole(wid: string, uid: string, role: Role): Promise<Member> {
+  changeRole(wid: string, uid: string, role: Role): Promise<Omit<Member, 'presence'>> {
     return this.http.request('PATCH', `${V1}/workspaces/${e(wid)}/members/${e(uid)}`, { body: { role } });
   }
 
@@ -255,7 +258,7 @@ export class Api {
     return this.http.request('GET', `${V1}/invitations/${e(token)}`, { auth: false });
   }
 
-  acceptInvitation(token: string): Promise<{ workspace: { id: string; name: string }; role: Role }> {
+  acceptInvitation(token: string): Promise<ResponseBody<'/api/v1/invitations/{token}/accept', 'post', 200>> {
     return this.http.request('POST', `${V1}/invitations/${e(token)}/accept`);
   }
 
@@ -265,7 +268,7 @@ export class Api {
   }
 
   /** Chats I belong to, with unread_count, last_read_seq and last_message. */
-  listChats(wid: string): Promise<Page<Chat>> {
+  listChats(wid: string): Promise<Page<MyChat>> {
     return this.http.request('GET', `${V1}/workspaces/${e(wid)}/chats`);
   }
 
@@ -289,7 +292,7 @@ export class Api {
     return this.http.request('GET', `${V1}/chats/${e(cid)}/members`, { query });
   }
 
-  addChatMembers(cid: string, user_ids: string[]): Promise<unknown> {
+  addChatMembers(cid: string, user_ids: string[]): Promise<ResponseBody<'/api/v1/chats/{cid}/members', 'post', 200>> {
     return this.http.request('POST', `${V1}/chats/${e(cid)}/members`, { body: { user_ids } });
   }
 
@@ -297,7 +300,7 @@ export class Api {
     return this.http.request('DELETE', `${V1}/chats/${e(cid)}/members/${e(uid)}`);
   }
 
-  joinChat(cid: string): Promise<unknown> {
+  joinChat(cid: string): Promise<Chat> {
     return this.http.request('POST', `${V1}/chats/${e(cid)}/join`);
   }
 
@@ -316,11 +319,11 @@ export class Api {
     return this.http.request('GET', `${V1}/messages/${e(mid)}`);
   }
 
-  editMessage(mid: string, content: string): Promise<unknown> {
+  editMessage(mid: string, content: string): Promise<ResponseBody<'/api/v1/messages/{mid}', 'patch', 202>> {
     return this.http.request('PATCH', `${V1}/messages/${e(mid)}`, { body: { content } });
   }
 
-  deleteMessage(mid: string): Promise<unknown> {
+  deleteMessage(mid: string): Promise<ResponseBody<'/api/v1/messages/{mid}', 'delete', 202>> {
     return this.http.request('DELETE', `${V1}/messages/${e(mid)}`);
   }
 
@@ -430,15 +433,15 @@ export class Api {
   }
 
   // --- receipts, unread, typing ---------------------------------------------------------------
-  markRead(cid: string, seq: number): Promise<unknown> {
+  markRead(cid: string, seq: number): Promise<ResponseBody<'/api/v1/chats/{cid}/read', 'post', 202>> {
     return this.http.request('POST', `${V1}/chats/${e(cid)}/read`, { body: { seq } });
   }
 
-  receipts(cid: string): Promise<Page<Receipt>> {
+  receipts(cid: string): Promise<{ items: Receipt[] }> {
     return this.http.request('GET', `${V1}/chats/${e(cid)}/receipts`);
   }
 
-  readers(mid: string): Promise<Page<{ user_id: string; read_at: string }>> {
+  readers(mid: string): Promise<ResponseBody<'/api/v1/messages/{mid}/readers', 'get', 200>> {
     return this.http.request('GET', `${V1}/messages/${e(mid)}/readers`);
   }
 
@@ -455,7 +458,7 @@ export class Api {
     return this.http.request('GET', `${V1}/workspaces/${e(wid)}/search`, { query: { ...query } });
   }
 
-  searchAnalytics(wid: string): Promise<unknown> {
+  searchAnalytics(wid: string): Promise<ResponseBody<'/api/v1/workspaces/{wid}/search/analytics', 'get', 200>> {
     return this.http.request('GET', `${V1}/workspaces/${e(wid)}/search/analytics`);
   }
 }

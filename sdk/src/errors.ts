@@ -1,9 +1,9 @@
 // Typed errors: every failed call rejects with a FechatterError carrying the API's error code
 // and the HTTP status (0 when the request never got an answer).
 
-export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown[] };
-}
+import type { ErrorBody } from './types.js';
+
+export type { ErrorBody };
 
 export class FechatterError extends Error {
   override readonly name: string = 'FechatterError';
@@ -31,7 +31,10 @@ export class FechatterError extends Error {
 export class NetworkError extends FechatterError {
   override readonly name = 'NetworkError';
 
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super('network_error', message, 0);
   }
 }

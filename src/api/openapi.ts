@@ -4,6 +4,10 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../domain/errors.js';
 import { EVENT_TYPES, RESYNC_REQUIRED } from '../infra/events.js';
 import type { RouteSpec } from './route.js';
+import { userSchema } from './routes/auth.js';
+import { chatSchema } from './routes/chats.js';
+import { attachmentSchema, linkPreviewSchema, mentionSchema, messageSchema } from './routes/messages.js';
+import { workspaceSchema } from './routes/workspaces.js';
 
 const errorSchema = z
   .object({
@@ -25,7 +29,72 @@ const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => {
   return rest;
 };
 
+type Names = z.core.$ZodRegistry<{ id: string }>;
+const COMPONENT_URI = (id: string) => `#/components/schemas/${id}`;
+
+/**
+ * The resources clients share (the SDK's types are generated from them, see sdk/src/openapi.ts),
+ * named once as components and referenced from every response. Some schemas are not exported by
+ * their routes file, so they are found through the route that answers with them; a missing one
+ * throws, so renaming a route cannot silently drop a component.
+ */
+function componentNames(specs: RouteSpec[]): Names {
+  const response = (method: RouteSpec['method'], path: string, status: number): z.ZodType => {
+    const schema = specs.find((s) => s.method === method && s.path === path)?.responses[status]?.schema;
+    if (!schema) throw new Error(`OpenAPI components: no ${status} schema for ${method} ${path}`);
+    return schema;
+  };
+  const shape = (schema: z.ZodType) => (schema as z.ZodObject).shape;
+  const item = (list: z.ZodType) => (shape(list).items as z.ZodArray<z.ZodType>).element;
+  const myChat = (item(response('get', '/workspaces/:wid/chats', 200)) as z.ZodUnion<z.ZodType[]>).options[0];
+  const names: Names = z.registry<{ id: string }>();
+  const add = (id: string, schema: z.ZodType) => names.add(schema, { id });
+  add('User', userSchema);
+  add('UserStatus', (shape(userSchema).status as z.ZodNullable<z.ZodType>).unwrap());
+  add('Session', response('post', '/auth/login', 200));
+  add('Workspace', workspaceSchema);
+  add('Member', response('patch', '/workspaces/:wid/members/:uid', 200));
+  add('Chat', chatSchema);
+  add('MyChat', myChat);
+  add('ChatMember', item(response('get', '/chats/:cid/members', 200)));
+  add('Message', messageSchema);
+  add('Mention', mentionSchema);
+  add('Reaction', (shape(messageSchema).reactions as z.ZodArray<z.ZodType>).element);
+  add('LinkPreview', linkPreviewSchema);
+  add('Attachment', attachmentSchema);
+  add('ThreadState', response('post', '/messages/:mid/thread/read', 200));
+  add('Pin', response('put', '/messages/:mid/pin', 200));
+  add('Saved', response('put', '/messages/:mid/saved', 200));
+  add('NotificationSettings', response('get', '/chats/:cid/notifications', 200));
+  add('Invitation', item(response('get', '/workspaces/:wid/invitations', 200)));
+  return names;
+}
+
+const stripIds = (schema: Record<string, unknown>) => {
+  const { $schema: _schema, $id: _id, ...rest } = schema;
+  return rest;
+};
+
+/** A response schema with the named components as $refs (descriptions still from .describe()). */
+function outputSchema(schema: z.ZodType, names: Names): Record<string, unknown> {
+  const id = names.get(schema)?.id;
+  if (id) return { $ref: COMPONENT_URI(id) };
+  const registry = z.registry<{ id: string }>();
+  for (const [name, named] of names._idmap) registry.add(named, { id: name });
+  registry.add(schema, { id: '__response' });
+  const { schemas } = z.toJSONSchema(registry, { io: 'output', unrepresentable: 'any', uri: COMPONENT_URI });
+  return stripIds(schemas.__response as Record<string, unknown>);
+}
+
+function componentSchemas(names: Names): Record<string, unknown> {
+  const { schemas } = z.toJSONSchema(names, { io: 'output', unrepresentable: 'any', uri: COMPONENT_URI });
+  // __shared would hold schemas with an id that are not components (none today): refuse rather than publish dangling refs.
+  if (schemas.__shared) throw new Error('OpenAPI components: unexpected shared definitions');
+  return Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, stripIds(schema as Record<string, unknown>)]));
+}
+
 export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] }>, version: string) {
+  const names = componentNames(groups.flatMap((group) => group.specs));
   const paths: Record<string, Record<string, unknown>> = {};
   for (const { prefix, specs } of groups) {
     for (const spec of specs) {
@@ -45,7 +114,7 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
         const schema = response.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
         responses[status] = {
           description: response.description,
-          ...(response.binary ? { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } : schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}),
+          ...(response.binary ? { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } : schema ? { content: { 'application/json': { schema: schema === errorSchema ? jsonSchema(schema, 'output') : outputSchema(schema, names) } } } : {}),
         };
       }
       for (const [status, description] of [[400, 'Invalid request'], [401, 'Not authenticated'], [415, 'The body is not JSON (Content-Type)'], [429, 'Rate limited'], [503, 'A dependency is unavailable']] as const) {
@@ -77,7 +146,8 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: { Event: jsonSchema(eventSchema, 'output') },
+      // Error stays inline on every response too (clients read it there); the component names it for the SDK.
+      schemas: { ...componentSchemas(names), Error: jsonSchema(errorSchema, 'output'), Event: jsonSchema(eventSchema, 'output') },
     },
     paths,
   };
