@@ -31,5 +31,12 @@ export const docsScript = `fetch('/api/v1/openapi.json').then(r => r.json()).the
       d.append(pre); main.append(d);
     }
   }
+  // The shared objects the operations refer to ($ref: #/components/schemas/<name>).
+  const h = document.createElement('h2'); h.textContent = 'Objects'; main.append(h);
+  for (const [name, schema] of Object.entries(doc.components.schemas)) {
+    const d = document.createElement('details'); d.id = 'schema-' + name;
+    const s = document.createElement('summary'); const c = document.createElement('code'); c.textContent = name; s.append(c); d.append(s);
+    const pre = document.createElement('pre'); pre.textContent = JSON.stringify(schema, null, 2); d.append(pre); main.append(d);
+  }
 });
 `;
