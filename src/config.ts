@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { clusterUrl, parseClusterNodes, redisTarget } from './infra/redis.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -22,6 +23,24 @@ const url = (protocols: string[]) =>
 /** A key as web-push prints it: URL-safe base64 of exactly `bytes` bytes. */
 const base64urlBytes = (bytes: number) =>
   z.string().refine((v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes, `must be ${bytes} bytes of URL-safe base64 (npx web-push generate-vapid-keys)`);
+/** redis:// or rediss:// (one server), or redis+cluster://host:port,host:port (a cluster's seed nodes). */
+const redisUrl = z.string().refine((v) => {
+  try {
+    return redisTarget(v).cluster ? true : ['redis:', 'rediss:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be a redis: or rediss:// URL (or redis+cluster://host:port,host:port)');
+const clusterNodes = z.string().transform((v, ctx) => {
+  try {
+    const nodes = parseClusterNodes(v);
+    if (nodes.length) return nodes;
+    ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be host:port,host:port (${(err as Error).message})` });
+  }
+  return z.NEVER;
+});
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 /** Off, a number of proxy hops, or the proxies' addresses/CIDRs (proxy-addr's syntax and names). */
 const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
@@ -46,7 +65,8 @@ const schema = z.object({
   DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DATABASE_REPLICA_URLS: list.pipe(z.array(url(['postgres:', 'postgresql:']))).default([]),
   REPLICA_MAX_LAG_MS: int(100, 3_600_000).default(5000),
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_URL: redisUrl.optional(),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('fechatter'),
   DATA_DIR: z.string().min(1).default('.data'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -130,6 +150,11 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
   }
   if ((result.data.VAPID_PUBLIC_KEY === undefined) !== (result.data.VAPID_PRIVATE_KEY === undefined)) {
     throw new ConfigError(['VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: set both or neither']);
+  }
+  if (result.data.REDIS_CLUSTER_NODES) {
+    if (result.data.REDIS_URL) throw new ConfigError(['REDIS_URL and REDIS_CLUSTER_NODES: set one or the other']);
+    // One string names the target everywhere (createRedis, child processes): the cluster URL.
+    return { ...result.data, REDIS_URL: clusterUrl(result.data.REDIS_CLUSTER_NODES) };
   }
   return result.data;
 }

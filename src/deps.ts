@@ -39,7 +39,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
   const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, log, config.DB_STATEMENT_TIMEOUT_MS);
   const redis = createRedis(config.REDIS_URL, 'command', `fechatter:${process.pid}`);
   await redisReady(redis);
-  const keys = redisKeys(config.REDIS_PREFIX);
+  const keys = redisKeys(config.REDIS_PREFIX, { cluster: redis.isCluster });
   const reads = createReadRouter({
     primary: db,
     replicaUrls: config.DATABASE_REPLICA_URLS,
@@ -48,7 +48,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     maxLagMs: config.REPLICA_MAX_LAG_MS,
     log,
     redis,
-    markKey: (userId) => `${config.REDIS_PREFIX}:wrote:${userId}`,
+    markKey: keys.wrote,
   });
   return {
     config,

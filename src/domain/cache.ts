@@ -15,13 +15,27 @@ export interface Cached<T> {
 }
 
 /**
+ * MGET on one server; on a cluster, where cache keys spread over slots (a multi-slot MGET is a
+ * CROSSSLOT error), one GET per key, sent together (ioredis pipelines them per node).
+ */
+function getMany(redis: Redis, keys: string[]): Promise<Array<string | null>> {
+  return redis.isCluster ? Promise.all(keys.map((key) => redis.get(key))) : redis.mget(keys);
+}
+
+/** DEL of several keys: per key on a cluster, for the same reason. */
+async function delMany(redis: Redis, keys: string[]): Promise<void> {
+  if (redis.isCluster) await Promise.all(keys.map((key) => redis.del(key)));
+  else await redis.del(...keys);
+}
+
+/**
  * Many keys in one round trip (MGET). `loadMisses` gets the indexes of the misses and returns
  * their values in that order, so a caller can fill them with one query.
  */
 export async function cachedBatch<T>(deps: CacheDeps, keys: string[], loadMisses: (misses: number[]) => Promise<T[]>): Promise<T[]> {
   const ttl = deps.config.CACHE_TTL_SECONDS;
   const none = () => keys.map(() => null);
-  const hits: Array<string | null> = ttl > 0 && keys.length > 0 ? await deps.redis.mget(keys).catch(none) : none();
+  const hits: Array<string | null> = ttl > 0 && keys.length > 0 ? await getMany(deps.redis, keys).catch(none) : none();
   const values = new Array<T>(keys.length);
   const misses: number[] = [];
   hits.forEach((hit, i) => {
@@ -51,6 +65,6 @@ export async function cached<T extends unknown[]>(deps: CacheDeps, ...entries: {
 const REFILL_RACE_MS = 500;
 export async function dropCached(deps: CacheDeps, keys: string[]): Promise<void> {
   if (keys.length === 0) return;
-  await deps.redis.del(...keys).catch(() => {});
-  setTimeout(() => void deps.redis.del(...keys).catch(() => {}), REFILL_RACE_MS).unref();
+  await delMany(deps.redis, keys).catch(() => {});
+  setTimeout(() => void delMany(deps.redis, keys).catch(() => {}), REFILL_RACE_MS).unref();
 }

@@ -16,7 +16,7 @@
 // the queue without the API (a forged one). Jobs that fail are rejected: not stored, not announced.
 import type pg from 'pg';
 import type { Deps } from '../deps.js';
-import { publishEvents, type ChatEvent } from '../infra/events.js';
+import { announcedKey, publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { metrics } from '../observability/metrics.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
@@ -198,7 +198,7 @@ function createdEvent(message: Message, row: PendingRow, acceptedAt: number | un
  * the mark turns that into a no-op, so every message is announced exactly once. Events come in
  * (chat, seq) order under the chat locks, so "seq <= mark" means "already announced".
  * KEYS: stream, mark hash. ARGV: maxlen, then (chat_id, seq, event JSON) triples.
- * (In Redis Cluster both keys need one hash slot: give the prefix a {hashtag}.)
+ * Both keys share the stream's hash slot on a cluster (announcedKey is named after the stream).
  */
 const ANNOUNCE_SCRIPT = `
 local added = 0
@@ -214,7 +214,7 @@ return added`;
 
 async function announceCreated(deps: PersistDeps, events: ChatEvent[]): Promise<number> {
   const args = events.flatMap((e) => [e.chat_id!, String(e.data.seq), JSON.stringify(e)]);
-  const added = (await deps.redis.eval(ANNOUNCE_SCRIPT, 2, deps.stream.key, `${deps.stream.key}:announced`, deps.stream.maxLen, ...args)) as number;
+  const added = (await deps.redis.eval(ANNOUNCE_SCRIPT, 2, deps.stream.key, announcedKey(deps.stream), deps.stream.maxLen, ...args)) as number;
   metrics.eventsPublished.inc({ type: 'message.created' }, added);
   return added;
 }

@@ -210,7 +210,8 @@ async function checkAttachments(deps: MessageDeps, userId: string, chatId: strin
  * Claims `(chat, client_id)` for a new message id and writes that id's pending record, in one
  * atomic round trip. A retry gets the first claim's value back instead (and writes nothing).
  * Time stands still inside a script, so the claim cannot expire between the SET and the GET.
- * KEYS: idempotency key, the new id's pending key. ARGV: claim, pending record, their TTLs.
+ * KEYS: idempotency key, the new id's pending key (one slot on a cluster: both carry the
+ * {messages} tag, src/infra/redis.ts). ARGV: claim, pending record, their TTLs.
  */
 const CLAIM_SCRIPT = `
 if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then

@@ -3,6 +3,8 @@
 // online for ever:
 //   <prefix>:presence:<user>   sorted set: fanout process id -> lease expiry (ms)
 //   <prefix>:presence:users    sorted set: user -> latest lease expiry (ms), for the sweeper
+// (`<prefix>:{presence}:…` on a Redis Cluster: the scripts and pipelines below use a user's set
+// with the index, so they all share one hash slot.)
 // Each process renews the leases of its connected users every heartbeat; the sweeper publishes
 // `presence.updated` offline for users whose every lease has run out.
 import type { Deps } from '../deps.js';

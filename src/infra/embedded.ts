@@ -224,6 +224,8 @@ export interface EmbeddedRedisOptions {
   /** Append-only persistence, so accepted jobs survive a restart. Off for throwaway test servers. */
   persistent?: boolean;
   port?: number;
+  /** A Redis Cluster node (its slots are assigned afterwards, test/helpers/redis-cluster.ts). */
+  cluster?: boolean;
 }
 
 /** Starts a private redis-server child on a free port with append-only persistence. */
@@ -247,6 +249,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     '--appendonly', persistent ? 'yes' : 'no',
     '--appendfsync', 'everysec',
     '--maxmemory-policy', 'noeviction',
+    ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dataDir, 'nodes.conf')] : []),
   ];
   const logFile = path.join(dataDir, 'redis.log');
   const logFd = openSync(logFile, 'a');

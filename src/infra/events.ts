@@ -1,7 +1,7 @@
 // The event stream: every state change is XADDed to one Redis Stream, capped by length (and by
 // age, trimmed by the fanout). The stream entry id is the event id clients resume from, so
 // ids are increasing and replay is an XRANGE. See ARCHITECTURE.md, "The event path".
-import type { Redis } from 'ioredis';
+import type { Redis } from './redis.js';
 import { metrics } from '../observability/metrics.js';
 
 export const EVENT_TYPES = [
@@ -90,13 +90,15 @@ export function membershipChanges(event: ChatEvent): Array<Omit<MembershipChange
 }
 
 /**
- * Stream-side keys next to the stream: the outbox ids already XADDed (a sorted set by time), and
+ * Stream-side keys next to the stream, named after it (so on a cluster they share its hash slot): the outbox ids already XADDed (a sorted set by time), and
  * each user's membership log: a small stream of that user's membership changes whose entry ids
  * are the ids of the events that made them, so a resuming connection can tell what the user
  * belonged to at any event id still in the stream (src/realtime/replay.ts).
  */
 export const publishedKey = (stream: EventStream) => `${stream.key}:published`;
 export const membershipLogKey = (stream: EventStream, userId: string) => `${stream.key}:members:${userId}`;
+/** Each chat's highest announced seq (message-persist.ts, ANNOUNCE_SCRIPT). */
+export const announcedKey = (stream: EventStream) => `${stream.key}:announced`;
 const MEMBERSHIP_LOG_MAXLEN = 1000;
 /** An outbox id is remembered this long after its XADD (it is forgotten at once after its row is deleted). */
 const PUBLISHED_TTL_MS = 24 * 3600 * 1000;
@@ -108,7 +110,8 @@ const PUBLISHED_TTL_MS = 24 * 3600 * 1000;
  * ARGV: stream maxlen, now (ms), published ttl (ms), log maxlen, log ttl (s); then per event:
  * outbox id ('' for none), event JSON, n, and n changes of (kind, chat id or '', workspace id).
  * Returns each event's stream id, or false for an outbox id already published.
- * (In Redis Cluster every key needs one hash slot: give the prefix a {hashtag}.)
+ * All keys derive from the stream's name, which carries the `{events}` hash tag on a cluster
+ * (redisKeys), so they share its slot (test/unit/redis-slots.test.ts checks it).
  */
 const PUBLISH_SCRIPT = `
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))

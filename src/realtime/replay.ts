@@ -10,7 +10,7 @@
 // membership log (src/infra/events.ts), so the replay holds no event of a chat or workspace from
 // before the user joined it or after they left it. A log trimmed past the cursor resyncs too.
 // Other users' user-scoped events are in the range too: Connection.process drops them, as live.
-import type { Redis } from 'ioredis';
+import type { Redis } from '../infra/redis.js';
 import { compareEventIds, isEventId, membershipLogKey, parseStreamEntry, type EventStream, type MembershipChange } from '../infra/events.js';
 import type { Connection } from './connection.js';
 import { delivery, resyncRequired } from './delivery.js';

@@ -2,9 +2,8 @@
 // blocked connection cannot serve anything else), starting at the stream's end when the
 // process starts and continuing from the last id it saw after a Redis hiccup, so nothing
 // is skipped. Also trims the stream by age (XADD already caps it by length).
-import type { Redis } from 'ioredis';
 import { parseStreamEntry, type EventEnvelope } from '../infra/events.js';
-import { createRedis } from '../infra/redis.js';
+import { createRedis, type Redis } from '../infra/redis.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface StreamReaderOptions {

@@ -7,10 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
 import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import { createRedis, redisMasters, redisReady } from '../../src/infra/redis.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Role, type Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
@@ -70,13 +70,17 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     deps,
     async close() {
       await closeDeps(deps);
-      const redis = new Redis(urls.redis);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${vars.REDIS_PREFIX}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      // SCAN sees one server: on a cluster, every master in turn, deleting key by key (slots differ).
+      const redis = createRedis(urls.redis, 'blocking', 'fechatter:test-cleanup');
+      await redisReady(redis);
+      for (const node of redisMasters(redis)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${vars.REDIS_PREFIX}:*`, 'COUNT', 1000);
+          if (keys.length) await (redis.isCluster ? Promise.all(keys.map((k) => node.del(k))) : node.del(...keys));
+          cursor = next;
+        } while (cursor !== '0');
+      }
       redis.disconnect();
       const cleanup = knexFactory({ client: 'pg', connection: urls.database, pool: { min: 0, max: 1 } });
       await cleanup.raw(`drop database if exists ${database} with (force)`);

@@ -1,11 +1,13 @@
 // Starts one private PostgreSQL and one redis-server for the whole run (unless TEST_DATABASE_URL /
 // TEST_REDIS_URL point at servers), and migrates a template database that each test file clones.
+// TEST_REDIS_CLUSTER=1 (`npm run test:cluster`): a local 3-master Redis Cluster instead of one server.
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { startEmbeddedPostgres, startEmbeddedRedis, type EmbeddedService } from '../../src/infra/embedded.js';
 import { migrateLatest } from '../../src/infra/migrate.js';
+import { startRedisCluster } from './redis-cluster.js';
 
 export const TEMPLATE_DB = 'fechatter_template';
 
@@ -13,7 +15,11 @@ export default async function setup() {
   const services: EmbeddedService[] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fechatter-test-'));
   chmodSync(dir, 0o755); // the postgres user (when we run as root) must reach its data folder
-  if (!process.env.TEST_REDIS_URL) {
+  if (!process.env.TEST_REDIS_URL && process.env.TEST_REDIS_CLUSTER === '1') {
+    const cluster = await startRedisCluster(path.join(dir, 'redis-cluster'));
+    services.push(cluster);
+    process.env.TEST_REDIS_URL = cluster.url;
+  } else if (!process.env.TEST_REDIS_URL) {
     const redis = await startEmbeddedRedis({ dataDir: path.join(dir, 'redis'), persistent: true });
     services.push(redis);
     process.env.TEST_REDIS_URL = redis.url;

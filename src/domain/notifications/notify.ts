@@ -103,7 +103,7 @@ async function fanOut(deps: NotificationDeps, notificationId: string, job: Notif
 }
 
 /** The "a digest is scheduled" flag of a user (outlives a lost job by an hour at most). */
-export const digestFlagKey = (deps: Pick<Deps, 'config'>, userId: string) => `${deps.config.REDIS_PREFIX}:notify:digest:${userId}`;
+export const digestFlagKey = (deps: Pick<Deps, 'keys'>, userId: string) => deps.keys.digestFlag(userId);
 
 /**
  * At most one digest per user is waiting: the first pending notification of a burst schedules
