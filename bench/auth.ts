@@ -18,7 +18,11 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
       ctx.body = { user: { id: payload.sub } };
     });
     options.log(`auth: bare Koa + jwt.verify, ${seconds} s at concurrency ${concurrency}`);
-    const floor = await load({ concurrency, seconds, fire: (i) => httpRequest(`${bare.url}/me`, 'GET', { authorization: `Bearer ${users[i % users.length].token}` }) });
+    const floor = await load({
+      concurrency,
+      seconds,
+      fire: (i) => httpRequest(`${bare.url}/me`, 'GET', { authorization: `Bearer ${users[i % users.length].token}` }),
+    });
     resetAgent();
     await bare.close();
 

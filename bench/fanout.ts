@@ -25,17 +25,19 @@ export async function connectMany(url: (i: number) => string, n: number, onMessa
   const sockets: WebSocket[] = [];
   for (let i = 0; i < n; i += 200) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(200, n - i) }, (_, j) =>
-        new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(url(i + j));
-          const timer = setTimeout(() => reject(new Error('websocket connect timed out')), 15_000);
-          ws.once('open', () => {
-            clearTimeout(timer);
-            resolve(ws);
-          });
-          ws.once('error', reject);
-          if (onMessage) ws.on('message', onMessage);
-        }),
+      Array.from(
+        { length: Math.min(200, n - i) },
+        (_, j) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(url(i + j));
+            const timer = setTimeout(() => reject(new Error('websocket connect timed out')), 15_000);
+            ws.once('open', () => {
+              clearTimeout(timer);
+              resolve(ws);
+            });
+            ws.once('error', reject);
+            if (onMessage) ws.on('message', onMessage);
+          }),
       ),
     );
     sockets.push(...batch);
@@ -73,7 +75,13 @@ export async function run(options: BenchOptions & { only?: string[] }): Promise<
           const after = rssKb(proc.child.pid!);
           for (const ws of sockets) ws.terminate();
           await sleep(500);
-          return { connections: sockets.length, connect_per_s: Math.round(sockets.length / connectSeconds), rss_before_mb: round(before / 1024, 1), rss_after_mb: round(after / 1024, 1), rss_per_connection_kb: round((after - before) / sockets.length) };
+          return {
+            connections: sockets.length,
+            connect_per_s: Math.round(sockets.length / connectSeconds),
+            rss_before_mb: round(before / 1024, 1),
+            rss_after_mb: round(after / 1024, 1),
+            rss_per_connection_kb: round((after - before) / sockets.length),
+          };
         };
         const f = await idle(fanout, fanoutWs);
         const b = await idle(bare, () => bare.url);
@@ -100,7 +108,15 @@ export async function run(options: BenchOptions & { only?: string[] }): Promise<
               type: 'message.created',
               workspace_id: workspace,
               chat_id: chats[0],
-              data: { id: `m${i}`, chat_id: chats[0], seq: i + 1, sender_id: users[0].id, content: `bench message ${i} `.padEnd(120, 'x'), client_id: `b${i}`, accepted_at: Date.now() },
+              data: {
+                id: `m${i}`,
+                chat_id: chats[0],
+                seq: i + 1,
+                sender_id: users[0].id,
+                content: `bench message ${i} `.padEnd(120, 'x'),
+                client_id: `b${i}`,
+                accepted_at: Date.now(),
+              },
             },
           ]);
         }
@@ -110,7 +126,13 @@ export async function run(options: BenchOptions & { only?: string[] }): Promise<
         for (const ws of [...subs, ...bareSubs]) ws.terminate();
         const f = summarize(lat.fanout, expected - lat.fanout.length, seconds);
         const b = summarize(lat.bare, expected - lat.bare.length, seconds);
-        const shape = (r: typeof f) => ({ deliveries: r.requests, missing: r.errors, deliveries_per_s: Math.round(r.requests / seconds), p50_ms: r.p50_ms, p99_ms: r.p99_ms });
+        const shape = (r: typeof f) => ({
+          deliveries: r.requests,
+          missing: r.errors,
+          deliveries_per_s: Math.round(r.requests / seconds),
+          p50_ms: r.p50_ms,
+          p99_ms: r.p99_ms,
+        });
         rows.push({
           bench: 'fanout',
           case: `XADD -> socket, ${rate} events/s x ${subscribers} sockets`,

@@ -29,13 +29,22 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
     const seeded = await seedWorkspace(deps.db, deps.tokens, { users: 8, chats: 8, tag: 'history' });
     const perChat = options.quick ? 5_000 : 25_000;
     options.log(`history: seeding ${perChat * seeded.chats.length} messages`);
-    await seedMessages(deps.db, seeded.workspace, seeded.chats, seeded.users.map((u) => u.id), perChat);
+    await seedMessages(
+      deps.db,
+      seeded.workspace,
+      seeded.chats,
+      seeded.users.map((u) => u.id),
+      perChat,
+    );
     // Pages at random depths: the newest page and pages further back (`before`).
     const pageQuery = (i: number) => (i % 4 === 0 ? '' : `&before=${1 + ((i * 7919) % perChat)}`);
 
     const bare = await bareKoa(async (ctx) => {
       const chat = seeded.chats[Number(ctx.query.c)];
-      const q = deps.db('messages').where('chat_id', chat).select('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'created_at', 'edited_at', 'deleted_at');
+      const q = deps
+        .db('messages')
+        .where('chat_id', chat)
+        .select('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'created_at', 'edited_at', 'deleted_at');
       if (ctx.query.before) q.where('seq', '<', Number(ctx.query.before));
       ctx.body = { items: await q.orderBy('seq', 'desc').limit(PAGE + 1) };
     });
@@ -45,7 +54,9 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
 
     const api = await startRole('api', deps);
     const apiFire = (i: number) =>
-      httpRequest(`${api.url}/api/v1/chats/${seeded.chats[i % seeded.chats.length]}/messages?limit=${PAGE}${pageQuery(i)}`, 'GET', { authorization: `Bearer ${seeded.users[i % seeded.users.length].token}` });
+      httpRequest(`${api.url}/api/v1/chats/${seeded.chats[i % seeded.chats.length]}/messages?limit=${PAGE}${pageQuery(i)}`, 'GET', {
+        authorization: `Bearer ${seeded.users[i % seeded.users.length].token}`,
+      });
     await load({ concurrency: 4, seconds: 0.5, fire: apiFire });
     options.log('history: GET /chats/:cid/messages, peak and half of peak');
     const peak = await load({ concurrency, seconds, fire: apiFire });
@@ -68,7 +79,7 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
         result: { ...half, offered_rps: rate },
         baseline: { case: `bare Koa + indexed SELECT at ${rate}/s`, result: { ...bareHalf, offered_rps: rate } },
         target: { text: 'p99 < 25 ms', met: half.p99_ms < 25 },
-        note: `${perChat * seeded.chats.length} messages in ${seeded.chats.length} chats; ${round(peak.rps / barePeak.rps * 100, 0)}% of the bare peak`,
+        note: `${perChat * seeded.chats.length} messages in ${seeded.chats.length} chats; ${round((peak.rps / barePeak.rps) * 100, 0)}% of the bare peak`,
       },
     ];
   } finally {

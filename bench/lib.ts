@@ -108,7 +108,12 @@ export function summarize(latencies: number[], errors: number, seconds: number):
  * the load is open-loop instead (requests start on a fixed schedule, so a slow server cannot
  * slow the offered load down), which is how "p99 at half of peak" is measured.
  */
-export async function load(options: { concurrency: number; seconds: number; ratePerSecond?: number; fire: (i: number) => Promise<unknown> }): Promise<LoadResult> {
+export async function load(options: {
+  concurrency: number;
+  seconds: number;
+  ratePerSecond?: number;
+  fire: (i: number) => Promise<unknown>;
+}): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   let issued = 0;
@@ -143,7 +148,10 @@ export async function load(options: { concurrency: number; seconds: number; rate
     );
   }
   const used = process.cpuUsage(cpu);
-  return { ...summarize(latencies, errors, (performance.now() - started) / 1000), cpu_us_per_req: Math.round((used.user + used.system) / Math.max(1, latencies.length)) };
+  return {
+    ...summarize(latencies, errors, (performance.now() - started) / 1000),
+    cpu_us_per_req: Math.round((used.user + used.system) / Math.max(1, latencies.length)),
+  };
 }
 
 /** Commands Redis has processed so far (INFO stats), to count Redis commands per request. */
@@ -157,15 +165,25 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 export function httpRequest(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent, headers: body ? { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        if ((res.statusCode ?? 0) >= 400) reject(new Error(`${method} ${u.pathname}: ${res.statusCode} ${text.slice(0, 200)}`));
-        else resolve({ status: res.statusCode ?? 0, body: text });
-      });
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        agent,
+        headers: body ? { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          if ((res.statusCode ?? 0) >= 400) reject(new Error(`${method} ${u.pathname}: ${res.statusCode} ${text.slice(0, 200)}`));
+          else resolve({ status: res.statusCode ?? 0, body: text });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -184,7 +202,10 @@ export interface BenchRow {
 
 export function printRows(rows: BenchRow[]): void {
   for (const row of rows) {
-    const fmt = (r: Record<string, unknown>) => Object.entries(r).map(([k, v]) => `${k}=${v}`).join(' ');
+    const fmt = (r: Record<string, unknown>) =>
+      Object.entries(r)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
     console.log(`${row.bench} / ${row.case}: ${fmt(row.result)}`);
     if (row.baseline) console.log(`  baseline ${row.baseline.case}: ${fmt(row.baseline.result)}`);
   }
@@ -192,7 +213,6 @@ export function printRows(rows: BenchRow[]): void {
 
 // ---------------------------------------------------------------------------------------------
 // Pieces shared by the benchmark modules run by bench/run.ts.
-
 
 /** What every benchmark module's `run()` receives from the driver. */
 export interface BenchOptions {
@@ -207,7 +227,12 @@ export interface BenchOptions {
 export type BenchModule = { run(options: BenchOptions): Promise<BenchRow[]> };
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
-export const benchTokens = (env: Record<string, string>): TokenConfig => ({ secret: env.JWT_SECRET ?? BENCH_SECRET, issuer: 'fechatter', audience: 'fechatter-api', expiresInSeconds: 3600 });
+export const benchTokens = (env: Record<string, string>): TokenConfig => ({
+  secret: env.JWT_SECRET ?? BENCH_SECRET,
+  issuer: 'fechatter',
+  audience: 'fechatter-api',
+  expiresInSeconds: 3600,
+});
 
 export interface Seeded {
   workspace: string;
@@ -226,7 +251,9 @@ export async function seedWorkspace(db: Knex, tokens: TokenConfig, options: { us
   await db('workspace_members').insert(ids.map((id, i) => ({ workspace_id: ws.id, user_id: id, role: i === 0 ? 'owner' : 'member' })));
   const chats: string[] = [];
   for (let c = 0; c < options.chats; c++) {
-    const [chat] = await db('chats').insert({ workspace_id: ws.id, type: 'private', name: `${tag}-${c}`, created_by: ids[0] }).returning('id');
+    const [chat] = await db('chats')
+      .insert({ workspace_id: ws.id, type: 'private', name: `${tag}-${c}`, created_by: ids[0] })
+      .returning('id');
     chats.push(String(chat.id));
     await db('chat_members').insert(ids.map((id) => ({ chat_id: chat.id, user_id: id, workspace_id: ws.id })));
   }

@@ -52,14 +52,23 @@ function ratio(row: BenchRow): string {
   const r = row.result;
   const b = row.baseline?.result;
   if (!b) return '';
-  if (r.offered_rps !== undefined && typeof r.p99_ms === 'number' && typeof b.p99_ms === 'number') return `p99 ${fmtNumber(r.p99_ms)} vs ${fmtNumber(b.p99_ms)} ms`;
+  if (r.offered_rps !== undefined && typeof r.p99_ms === 'number' && typeof b.p99_ms === 'number')
+    return `p99 ${fmtNumber(r.p99_ms)} vs ${fmtNumber(b.p99_ms)} ms`;
   if (typeof r.rps === 'number' && typeof b.rps === 'number' && b.rps > 0) return `${Math.round((r.rps / b.rps) * 100)}%`;
   if (typeof r.p99_ms === 'number' && typeof b.p99_ms === 'number') return `p99 ${fmtNumber(r.p99_ms)} vs ${fmtNumber(b.p99_ms)} ms`;
-  if (typeof r.rss_per_connection_kb === 'number' && typeof b.rss_per_connection_kb === 'number') return `${fmtNumber(r.rss_per_connection_kb)} vs ${fmtNumber(b.rss_per_connection_kb)} KB/conn`;
+  if (typeof r.rss_per_connection_kb === 'number' && typeof b.rss_per_connection_kb === 'number')
+    return `${fmtNumber(r.rss_per_connection_kb)} vs ${fmtNumber(b.rss_per_connection_kb)} KB/conn`;
   return '';
 }
 
-export function markdown(report: { date: string; quick: boolean; machine: Record<string, unknown>; command: string; rows: BenchRow[]; failures: Array<{ bench: string; error: string }> }): string {
+export function markdown(report: {
+  date: string;
+  quick: boolean;
+  machine: Record<string, unknown>;
+  command: string;
+  rows: BenchRow[];
+  failures: Array<{ bench: string; error: string }>;
+}): string {
   const lines = [
     `# Fechatter benchmarks, ${report.date}${report.quick ? ' (quick)' : ''}`,
     '',
@@ -93,7 +102,15 @@ async function main(): Promise<void> {
   const services = await startBenchServices();
   const rows: BenchRow[] = [];
   const failures: Array<{ bench: string; error: string }> = [];
-  const machine = { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '?', node: process.version, loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' ') };
+  const machine = {
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model ?? '?',
+    node: process.version,
+    loadavg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+  };
   try {
     for (const [name, bench] of chosen) {
       const options: BenchOptions & { only?: string[] } = { quick, services, log, args, only };
@@ -138,11 +155,14 @@ async function main(): Promise<void> {
   process.exitCode = failures.length ? 1 : 0;
 }
 
-const hardLimit = setTimeout(() => {
-  process.stderr.write('bench: hard time limit reached\n');
-  killChildren();
-  process.exit(2);
-}, (process.argv.includes('--quick') ? 170 : 3600) * 1000);
+const hardLimit = setTimeout(
+  () => {
+    process.stderr.write('bench: hard time limit reached\n');
+    killChildren();
+    process.exit(2);
+  },
+  (process.argv.includes('--quick') ? 170 : 3600) * 1000,
+);
 hardLimit.unref();
 
 main()

@@ -15,21 +15,65 @@ const SEED_BATCH = 100_000;
 
 // Real words for queries, then synthetic ones for a long tail. Word k is drawn with probability
 // ~ k^(-2/3) (random()^3 scaled), so a few words are in most messages and most are rare.
-const COMMON = ['deploy', 'release', 'meeting', 'review', 'customer', 'invoice', 'server', 'database', 'design', 'budget', 'report', 'launch', 'support', 'ticket', 'feature', 'bug', 'fix', 'test', 'schedule', 'quarter',
-  'team', 'project', 'update', 'question', 'lunch', 'friday', 'monday', 'roadmap', 'incident', 'latency', 'migration', 'backup', 'contract', 'pricing', 'onboarding', 'hiring', 'marketing', 'sales', 'analytics', 'dashboard'];
+const COMMON = [
+  'deploy',
+  'release',
+  'meeting',
+  'review',
+  'customer',
+  'invoice',
+  'server',
+  'database',
+  'design',
+  'budget',
+  'report',
+  'launch',
+  'support',
+  'ticket',
+  'feature',
+  'bug',
+  'fix',
+  'test',
+  'schedule',
+  'quarter',
+  'team',
+  'project',
+  'update',
+  'question',
+  'lunch',
+  'friday',
+  'monday',
+  'roadmap',
+  'incident',
+  'latency',
+  'migration',
+  'backup',
+  'contract',
+  'pricing',
+  'onboarding',
+  'hiring',
+  'marketing',
+  'sales',
+  'analytics',
+  'dashboard',
+];
 const VOCABULARY = [...COMMON, ...Array.from({ length: 4960 }, (_, i) => `w${i.toString(36)}x`)];
 
 async function seed(db: Knex, messages: number, log: (line: string) => void) {
   const tag = `search-${Date.now().toString(36)}`;
-  const users = (await db('users')
-    .insert(Array.from({ length: USERS }, (_, i) => ({ email: `${tag}-${i}@bench.test`, display_name: `Bench ${i}`, password_hash: 'bench' })))
-    .returning('id')).map((u: { id: string }) => String(u.id));
+  const users = (
+    await db('users')
+      .insert(Array.from({ length: USERS }, (_, i) => ({ email: `${tag}-${i}@bench.test`, display_name: `Bench ${i}`, password_hash: 'bench' })))
+      .returning('id')
+  ).map((u: { id: string }) => String(u.id));
   const [ws] = await db('workspaces').insert({ name: tag, slug: tag, created_by: users[0] }).returning('id');
   await db('workspace_members').insert(users.map((id, i) => ({ workspace_id: ws.id, user_id: id, role: i === 0 ? 'owner' : 'member' })));
   const chats: string[] = [];
   for (let c = 0; c < CHATS; c++) {
     const type = c < 10 ? 'public' : 'private';
-    const [chat] = await db('chats').insert({ workspace_id: ws.id, type, name: `${tag}-${c}`, created_by: users[1] }).returning('id');
+    const [chat] = await db('chats')
+      .insert({ workspace_id: ws.id, type, name: `${tag}-${c}`, created_by: users[1] })
+      .returning('id');
     chats.push(String(chat.id));
     // users[0] searches: a member of chats 10..24 (private) and of none of the public ones.
     const members = users.slice(1).concat(c >= 10 && c < 25 ? [users[0]] : []);
@@ -93,7 +137,11 @@ export async function run(options: BenchOptions & { messages?: number; concurren
       }
       const r = summarize(latencies, 0, latencies.reduce((s, v) => s + v, 0) / 1000);
       const { total, total_exact } = JSON.parse(body) as { total: number; total_exact: boolean };
-      rows.push({ bench: 'search', case: `shape: ${name}, sequential`, result: { hits: total_exact ? total : `${total}+`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests } });
+      rows.push({
+        bench: 'search',
+        case: `shape: ${name}, sequential`,
+        result: { hits: total_exact ? total : `${total}+`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests },
+      });
     }
 
     const historyUrls = chats.slice(10, 25).map((c) => `${api.url}/api/v1/chats/${c}/messages?limit=20`);

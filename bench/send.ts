@@ -14,14 +14,29 @@ import { defaultJobOptions } from '../src/infra/queues.js';
 import { metrics } from '../src/observability/metrics.js';
 import { startRole } from '../src/roles.js';
 import { startWorkers } from '../workers/index.js';
-import { bareKoa, redisCommands, benchDeps, benchEnv, httpRequest, load, resetAgent, round, seedWorkspace, sleep, type BenchOptions, type BenchRow } from './lib.js';
+import {
+  bareKoa,
+  redisCommands,
+  benchDeps,
+  benchEnv,
+  httpRequest,
+  load,
+  resetAgent,
+  round,
+  seedWorkspace,
+  sleep,
+  type BenchOptions,
+  type BenchRow,
+} from './lib.js';
 
 export async function run(options: BenchOptions & { concurrency?: number }): Promise<BenchRow[]> {
   const seconds = options.quick ? 2 : 5;
   const concurrency = options.concurrency ?? 32;
   const drainJobs = options.quick ? 2000 : 5000;
   const insertRows = options.quick ? 300 : 1000;
-  const { config, deps, close } = await benchDeps(benchEnv(options.services, { REDIS_PREFIX: `bsend${Date.now().toString(36)}`, WORKER_QUEUES: 'persist', DB_POOL_MAX: '10' }));
+  const { config, deps, close } = await benchDeps(
+    benchEnv(options.services, { REDIS_PREFIX: `bsend${Date.now().toString(36)}`, WORKER_QUEUES: 'persist', DB_POOL_MAX: '10' }),
+  );
   try {
     const seeded = await seedWorkspace(deps.db, deps.tokens, { users: 8, chats: 8, tag: 'send' });
     const { chats, users } = seeded;
@@ -33,7 +48,11 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
       ctx.body = { id: uuidv7(), client_id: parsed.client_id, status: 'accepted' };
     });
     options.log(`send: bare Koa, ${seconds} s at concurrency ${concurrency}`);
-    const floor = await load({ concurrency, seconds, fire: (i) => httpRequest(`${bare.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `bare-${i}` })) });
+    const floor = await load({
+      concurrency,
+      seconds,
+      fire: (i) => httpRequest(`${bare.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `bare-${i}` })),
+    });
     resetAgent();
     await bare.close();
 
@@ -48,7 +67,11 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
       ctx.body = { id, client_id: parsed.client_id, status: 'accepted' };
     });
     options.log(`send: bare Koa + BullMQ add, ${seconds} s at concurrency ${concurrency}`);
-    const queuedFloor = await load({ concurrency, seconds, fire: (i) => httpRequest(`${queuedKoa.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `floor-${i}` })) });
+    const queuedFloor = await load({
+      concurrency,
+      seconds,
+      fire: (i) => httpRequest(`${queuedKoa.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `floor-${i}` })),
+    });
     resetAgent();
     await queuedKoa.close();
     await scratch.obliterate({ force: true });
@@ -58,13 +81,29 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
     // jobs pile up in Redis and the persist phase drains them.
     const api = await startRole('api', deps);
     const urls = chats.map((c) => `${api.url}/api/v1/chats/${c}/messages`);
-    await load({ concurrency: 4, seconds: 0.5, fire: (i) => httpRequest(urls[i % urls.length], 'POST', { authorization: `Bearer ${users[i % users.length].token}` }, JSON.stringify({ content: `warm ${i}`, client_id: `w-${i}` })) });
+    await load({
+      concurrency: 4,
+      seconds: 0.5,
+      fire: (i) =>
+        httpRequest(
+          urls[i % urls.length],
+          'POST',
+          { authorization: `Bearer ${users[i % users.length].token}` },
+          JSON.stringify({ content: `warm ${i}`, client_id: `w-${i}` }),
+        ),
+    });
     options.log(`send: POST /chats/:cid/messages, ${seconds} s at concurrency ${concurrency}`);
     const cmds0 = await redisCommands(deps.redis);
     const send = await load({
       concurrency,
       seconds,
-      fire: (i) => httpRequest(urls[i % urls.length], 'POST', { authorization: `Bearer ${users[i % users.length].token}` }, JSON.stringify({ content: `hello ${i}`, client_id: `c-${i}` })),
+      fire: (i) =>
+        httpRequest(
+          urls[i % urls.length],
+          'POST',
+          { authorization: `Bearer ${users[i % users.length].token}` },
+          JSON.stringify({ content: `hello ${i}`, client_id: `c-${i}` }),
+        ),
     });
     const redisPerReq = round(((await redisCommands(deps.redis)) - cmds0 - 1) / Math.max(1, send.requests), 1);
     resetAgent();
@@ -118,13 +157,28 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
     const [{ workspace_id: workspaceId, last_seq: lastSeq }] = await deps.db('chats').where({ id: chats[0] }).select('workspace_id', 'last_seq');
     const t1 = performance.now();
     for (let i = 1; i <= insertRows; i++) {
-      await deps.db('messages').insert({ id: uuidv7(), chat_id: chats[0], workspace_id: workspaceId, seq: Number(lastSeq) + i, sender_id: users[0].id, client_id: `loop-${i}`, content: `hello ${i}` });
+      await deps.db('messages').insert({
+        id: uuidv7(),
+        chat_id: chats[0],
+        workspace_id: workspaceId,
+        seq: Number(lastSeq) + i,
+        sender_id: users[0].id,
+        client_id: `loop-${i}`,
+        content: `hello ${i}`,
+      });
     }
     const loopSeconds = (performance.now() - t1) / 1000;
     rows.push({
       bench: 'persist',
       case: 'persist worker (group commit)',
-      result: { rps: Math.round(persisted / drainSeconds), requests: persisted, errors: queued - persisted, seconds: round(drainSeconds), mean_batch: round(meanBatch, 1), worker_concurrency: config.WORKER_CONCURRENCY },
+      result: {
+        rps: Math.round(persisted / drainSeconds),
+        requests: persisted,
+        errors: queued - persisted,
+        seconds: round(drainSeconds),
+        mean_batch: round(meanBatch, 1),
+        worker_concurrency: config.WORKER_CONCURRENCY,
+      },
       baseline: { case: 'single-row INSERT loop', result: { rps: Math.round(insertRows / loopSeconds), requests: insertRows, seconds: round(loopSeconds) } },
       note: 'rps = messages stored per second',
     });

@@ -12,7 +12,21 @@ import { mkdirSync } from 'node:fs';
 import type WebSocket from 'ws';
 import { packageRoot } from '../src/version.js';
 import { connectMany } from './fanout.js';
-import { benchDeps, benchEnv, httpRequest, load, resetAgent, round, seedWorkspace, sleep, spawnRole, summarize, type BenchOptions, type BenchRow, type Spawned } from './lib.js';
+import {
+  benchDeps,
+  benchEnv,
+  httpRequest,
+  load,
+  resetAgent,
+  round,
+  seedWorkspace,
+  sleep,
+  spawnRole,
+  summarize,
+  type BenchOptions,
+  type BenchRow,
+  type Spawned,
+} from './lib.js';
 
 export interface Topology {
   web: number;
@@ -77,10 +91,17 @@ async function runOne(options: BenchOptions, t: Topology, profile: boolean): Pro
     };
     for (let i = 0; i < subscribers; i++) {
       const f = fanouts[i % fanouts.length];
-      sockets.push(...(await connectMany(() => `${f.url.replace('http', 'ws')}/api/v1/ws?access_token=${seeded.users[i % seeded.users.length].token}`, 1, onMessage)));
+      sockets.push(
+        ...(await connectMany(() => `${f.url.replace('http', 'ws')}/api/v1/ws?access_token=${seeded.users[i % seeded.users.length].token}`, 1, onMessage)),
+      );
     }
     const send = (i: number, tag: string) =>
-      httpRequest(`${webs[i % webs.length].url}/api/v1/chats/${seeded.chats[i % seeded.chats.length]}/messages`, 'POST', { authorization: `Bearer ${seeded.users[(i >> 3) % seeded.users.length].token}` }, JSON.stringify({ content: `hello ${i}`, client_id: `${tag}-${i}` }));
+      httpRequest(
+        `${webs[i % webs.length].url}/api/v1/chats/${seeded.chats[i % seeded.chats.length]}/messages`,
+        'POST',
+        { authorization: `Bearer ${seeded.users[(i >> 3) % seeded.users.length].token}` },
+        JSON.stringify({ content: `hello ${i}`, client_id: `${tag}-${i}` }),
+      );
     const stored = async () => Number((await deps.db('messages').where('workspace_id', seeded.workspace).count({ n: '*' }))[0].n);
     await load({ concurrency: 4, seconds: 0.5, fire: (i) => send(i, 'warm') });
     await sleep(500);
@@ -132,7 +153,15 @@ async function runOne(options: BenchOptions, t: Topology, profile: boolean): Pro
 function rowsOf(name: string, r: TopologyResult, base?: { name: string; r: TopologyResult }): BenchRow[] {
   const sendRow = (x: TopologyResult) => ({ rps: x.send.rps, p50_ms: x.send.p50_ms, p99_ms: x.send.p99_ms, errors: x.send.errors });
   const persistRow = (x: TopologyResult) => ({ rps: x.persisted_per_s, requests: x.persisted, seconds: x.persist_seconds });
-  const deliveryRow = (x: TopologyResult) => ({ offered_rps: x.delivery.offered_rps, accepted: x.accept.requests, deliveries: x.delivery.requests, missing: x.delivery.missing, p50_ms: x.delivery.p50_ms, p99_ms: x.delivery.p99_ms, accept_p99_ms: x.accept.p99_ms });
+  const deliveryRow = (x: TopologyResult) => ({
+    offered_rps: x.delivery.offered_rps,
+    accepted: x.accept.requests,
+    deliveries: x.delivery.requests,
+    missing: x.delivery.missing,
+    p50_ms: x.delivery.p50_ms,
+    p99_ms: x.delivery.p99_ms,
+    accept_p99_ms: x.accept.p99_ms,
+  });
   const bench = base ? 'topology' : 'e2e';
   const scaled = base ? ` (vs ${base.name})` : '';
   return [
@@ -143,7 +172,10 @@ function rowsOf(name: string, r: TopologyResult, base?: { name: string; r: Topol
       case: `${name}: send -> WebSocket delivery at ${r.delivery.offered_rps} msg/s${scaled}`,
       result: deliveryRow(r),
       baseline: base && { case: base.name, result: deliveryRow(base.r) },
-      target: { text: `p99 < 50 ms at 1,000 msg/s${r.delivery.offered_rps !== 1000 ? ` (this run: ${r.delivery.offered_rps} msg/s)` : ''}`, met: r.delivery.p99_ms < 50 && r.delivery.missing === 0 },
+      target: {
+        text: `p99 < 50 ms at 1,000 msg/s${r.delivery.offered_rps !== 1000 ? ` (this run: ${r.delivery.offered_rps} msg/s)` : ''}`,
+        met: r.delivery.p99_ms < 50 && r.delivery.missing === 0,
+      },
     },
   ];
 }
@@ -156,5 +188,8 @@ export async function run(options: BenchOptions): Promise<BenchRow[]> {
   const baseResult = await runOne(options, one, profile && !requested);
   if (!requested) return rowsOf(topologyName(one), baseResult);
   const result = await runOne(options, requested, profile);
-  return [...rowsOf(topologyName(one), baseResult).map((r) => ({ ...r, bench: 'topology' })), ...rowsOf(topologyName(requested), result, { name: topologyName(one), r: baseResult })];
+  return [
+    ...rowsOf(topologyName(one), baseResult).map((r) => ({ ...r, bench: 'topology' })),
+    ...rowsOf(topologyName(requested), result, { name: topologyName(one), r: baseResult }),
+  ];
 }

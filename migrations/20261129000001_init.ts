@@ -45,9 +45,7 @@ export async function up(knex: Knex): Promise<void> {
     t.primary(['workspace_id', 'user_id']);
     t.index(['user_id']);
   });
-  await knex.raw(
-    "alter table workspace_members add constraint workspace_members_role_check check (role in ('owner','admin','member','guest'))",
-  );
+  await knex.raw("alter table workspace_members add constraint workspace_members_role_check check (role in ('owner','admin','member','guest'))");
 
   await knex.schema.createTable('invitations', (t) => {
     t.bigIncrements('id').primary();
@@ -63,9 +61,7 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.index(['workspace_id']);
   });
-  await knex.raw(
-    "alter table invitations add constraint invitations_role_check check (role in ('admin','member','guest'))",
-  );
+  await knex.raw("alter table invitations add constraint invitations_role_check check (role in ('admin','member','guest'))");
 
   await knex.schema.createTable('chats', (t) => {
     t.bigIncrements('id').primary();
@@ -83,9 +79,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('direct_key').unique();
     t.index(['workspace_id', 'type']);
   });
-  await knex.raw(
-    "alter table chats add constraint chats_type_check check (type in ('public','private','group','direct'))",
-  );
+  await knex.raw("alter table chats add constraint chats_type_check check (type in ('public','private','group','direct'))");
 
   await knex.schema.createTable('chat_members', (t) => {
     t.bigInteger('chat_id').notNullable().references('chats.id').onDelete('CASCADE');
@@ -117,9 +111,7 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['workspace_id', 'created_at']);
     t.index(['sender_id']);
   });
-  await knex.raw(
-    "alter table messages add column tsv tsvector generated always as (to_tsvector('english', content)) stored",
-  );
+  await knex.raw("alter table messages add column tsv tsvector generated always as (to_tsvector('english', content)) stored");
   await knex.raw('create index messages_tsv_idx on messages using gin (tsv)');
 
   await knex.schema.createTable('search_queries', (t) => {
@@ -137,17 +129,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of [
-    'search_queries',
-    'messages',
-    'chat_members',
-    'chats',
-    'invitations',
-    'workspace_members',
-    'workspaces',
-    'refresh_tokens',
-    'users',
-  ]) {
+  for (const table of ['search_queries', 'messages', 'chat_members', 'chats', 'invitations', 'workspace_members', 'workspaces', 'refresh_tokens', 'users']) {
     await knex.schema.dropTableIfExists(table);
   }
 }

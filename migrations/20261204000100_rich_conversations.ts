@@ -92,7 +92,8 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['attachments', 'thread_follows', 'saved_messages', 'chat_pins', 'message_edits', 'message_reactions']) await knex.schema.dropTableIfExists(table);
+  for (const table of ['attachments', 'thread_follows', 'saved_messages', 'chat_pins', 'message_edits', 'message_reactions'])
+    await knex.schema.dropTableIfExists(table);
   await knex.raw('drop index if exists messages_thread_seq');
   await knex.schema.alterTable('messages', (t) => {
     for (const c of ['thread_root_id', 'reply_count', 'last_reply_at', 'rendered', 'link_previews']) t.dropColumn(c);

@@ -7,22 +7,27 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { clusterUrl, parseClusterNodes, redisTarget } from './infra/redis.js';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
 const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a ${protocols.join(' or ')}// URL`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${protocols.join(' or ')}// URL`,
+  );
 /** A key as web-push prints it: URL-safe base64 of exactly `bytes` bytes. */
 const base64urlBytes = (bytes: number) =>
-  z.string().refine((v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes, `must be ${bytes} bytes of URL-safe base64 (npx web-push generate-vapid-keys)`);
+  z
+    .string()
+    .refine(
+      (v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes,
+      `must be ${bytes} bytes of URL-safe base64 (npx web-push generate-vapid-keys)`,
+    );
 /** redis:// or rediss:// (one server), or redis+cluster://host:port,host:port (a cluster's seed nodes). */
 const redisUrl = z.string().refine((v) => {
   try {
@@ -41,12 +46,20 @@ const clusterNodes = z.string().transform((v, ctx) => {
   }
   return z.NEVER;
 });
-const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 /** Off, a number of proxy hops, or the proxies' addresses/CIDRs (proxy-addr's syntax and names). */
 const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
   if (v === 'false' || v === '0') return false;
   if (/^\d+$/.test(v)) return Number(v);
-  const addresses = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const addresses = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   try {
     proxyaddr.compile(addresses);
   } catch (err) {
@@ -67,7 +80,10 @@ const schema = z.object({
   REPLICA_MAX_LAG_MS: int(100, 3_600_000).default(5000),
   REDIS_URL: redisUrl.optional(),
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('fechatter'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('fechatter'),
   DATA_DIR: z.string().min(1).default('.data'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_ISSUER: z.string().min(1).default('fechatter'),

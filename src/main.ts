@@ -71,7 +71,11 @@ async function main(): Promise<void> {
         log.info({ url: redis.url, dir: path.join(dataDir, 'redis') }, 'started private redis-server');
       }
       if (!config.DATABASE_URL) {
-        const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), database: 'fechatter', log: (line) => log.debug({ postgres: line }) });
+        const pg = await startEmbeddedPostgres({
+          dataDir: path.join(dataDir, 'postgres'),
+          database: 'fechatter',
+          log: (line) => log.debug({ postgres: line }),
+        });
         embedded.push(pg);
         config.DATABASE_URL = pg.url;
         log.info({ port: new URL(pg.url).port, dir: path.join(dataDir, 'postgres') }, 'started private PostgreSQL');

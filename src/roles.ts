@@ -129,11 +129,7 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
   });
   const realtime = withFanout ? await createRealtime(deps) : undefined;
   const checks = [...coreChecks(deps), searchCheck(deps)];
-  const app = withApi
-    ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] })
-    : realtime
-      ? realtime.app(checks)
-      : opsApp(deps, checks);
+  const app = withApi ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] }) : realtime ? realtime.app(checks) : opsApp(deps, checks);
   // Stop what was started if the port cannot be had, so the caller can close deps and exit.
   // Workers start only once the port is ours: stopping a BullMQ worker that is still starting
   // rejects its pending commands, which would bury the real reason.

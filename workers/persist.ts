@@ -26,14 +26,21 @@ const STALLED_INTERVAL_MS = 5_000;
 export type PersistResult = PersistOutcome | { status: ChangeStatus } | undefined;
 
 /** The processor: creates are batched, edits/deletes applied one at a time (they are rare). */
-export function persistProcessor(deps: PersistDeps, maxBatch: number, stopping = new AbortController().signal): (job: Pick<Job<PersistJob>, 'data'>) => Promise<PersistResult> {
-  const create = createBatcher(async (jobs: CreateMessageJob[]) => {
-    metrics.persistBatchSize.observe(jobs.length);
-    const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps);
-    const stored = [...outcomes.values()].filter((o) => o.status === 'stored').length;
-    if (stored) metrics.messagesPersisted.inc(stored);
-    return jobs.map((job) => outcomes.get(job.id));
-  }, { maxSize: maxBatch });
+export function persistProcessor(
+  deps: PersistDeps,
+  maxBatch: number,
+  stopping = new AbortController().signal,
+): (job: Pick<Job<PersistJob>, 'data'>) => Promise<PersistResult> {
+  const create = createBatcher(
+    async (jobs: CreateMessageJob[]) => {
+      metrics.persistBatchSize.observe(jobs.length);
+      const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps);
+      const stored = [...outcomes.values()].filter((o) => o.status === 'stored').length;
+      if (stored) metrics.messagesPersisted.inc(stored);
+      return jobs.map((job) => outcomes.get(job.id));
+    },
+    { maxSize: maxBatch },
+  );
   const change = (data: Exclude<PersistJob, CreateMessageJob>) => retryWhileUnavailable(() => applyMessageChange(deps, data), stopping, deps);
   return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await change(data) });
 }

@@ -4,7 +4,7 @@ import { Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Deps } from '../src/deps.js';
 import type { JobPayloads, QueueName } from '../src/infra/queues.js';
 import { createRedis } from '../src/infra/redis.js';
-import { isDependencyDown } from '../src/api/middleware.js';
+import { isDependencyDown } from '../src/infra/failures.js';
 import { metrics } from '../src/observability/metrics.js';
 import type { RunningWorker } from './index.js';
 
@@ -33,7 +33,10 @@ export function runQueueWorker<N extends QueueName>(
   worker.on('failed', (job, err) => {
     const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
     metrics.jobsFailed.inc({ queue: name, final: String(final) });
-    deps.log[final ? 'error' : 'warn']({ queue: name, job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, final ? 'job failed for good' : 'job failed; will retry');
+    deps.log[final ? 'error' : 'warn'](
+      { queue: name, job_id: job?.id, attempts: job?.attemptsMade, err: err.message },
+      final ? 'job failed for good' : 'job failed; will retry',
+    );
   });
   worker.on('error', (err) => deps.log.warn({ queue: name, err: err.message }, 'worker connection error'));
   return {

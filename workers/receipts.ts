@@ -10,9 +10,12 @@ export const QUEUE = 'receipts';
 export type ReceiptsPayload = ReceiptJob;
 
 export async function start(deps: Deps): Promise<RunningWorker> {
-  const apply = createBatcher(async (jobs: ReceiptJob[]) => {
-    await applyReceipts(deps, jobs);
-    return jobs.map(() => undefined);
-  }, { maxSize: 500 });
+  const apply = createBatcher(
+    async (jobs: ReceiptJob[]) => {
+      await applyReceipts(deps, jobs);
+      return jobs.map(() => undefined);
+    },
+    { maxSize: 500 },
+  );
   return runQueueWorker(deps, QUEUE, (job) => apply(job.data));
 }

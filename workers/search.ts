@@ -23,12 +23,19 @@ const MAX_BATCH_JOBS = 100;
  * ones and deletes the rest, so retries and out-of-order jobs converge on Postgres' state.
  */
 export function searchProcessor(deps: Deps): (job: Pick<Job<SearchJob>, 'data'>) => Promise<{ upserted: number; deleted: number }> {
-  const sync = createBatcher(async (jobs: SearchJob[]) => {
-    const index = meiliIndex(deps);
-    if (!index) return jobs.map(() => ({ upserted: 0, deleted: 0 }));
-    const result = await syncDocuments(deps.db, await index, jobs.flatMap((j) => j.ops.map((o) => o.message_id)));
-    return jobs.map(() => result);
-  }, { maxSize: MAX_BATCH_JOBS });
+  const sync = createBatcher(
+    async (jobs: SearchJob[]) => {
+      const index = meiliIndex(deps);
+      if (!index) return jobs.map(() => ({ upserted: 0, deleted: 0 }));
+      const result = await syncDocuments(
+        deps.db,
+        await index,
+        jobs.flatMap((j) => j.ops.map((o) => o.message_id)),
+      );
+      return jobs.map(() => result);
+    },
+    { maxSize: MAX_BATCH_JOBS },
+  );
   return ({ data }) => sync(data);
 }
 

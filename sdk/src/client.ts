@@ -146,7 +146,11 @@ export class FechatterClient extends Emitter<ClientEvents> {
    * Sends a message. The local echo (`local` event, state `pending`) is emitted before this
    * returns; the promise resolves with the stored message (with its seq) once confirmed.
    */
-  send(chatId: string, content: string, options: { reply_to?: string; client_id?: string; thread_root_id?: string; attachment_ids?: string[] } = {}): Promise<Message> {
+  send(
+    chatId: string,
+    content: string,
+    options: { reply_to?: string; client_id?: string; thread_root_id?: string; attachment_ids?: string[] } = {},
+  ): Promise<Message> {
     // A message ends "typing" for its readers: the next keystroke must announce typing again.
     this.typingSentAt.delete(chatId);
     clearTimeout(this.typingTrailing.get(chatId));
@@ -193,7 +197,10 @@ export class FechatterClient extends Emitter<ClientEvents> {
     // Still typing inside the window: announce once more when it ends (the server may have
     // dropped the first one under its own rate limit).
     if (!this.typingTrailing.has(chatId)) {
-      this.typingTrailing.set(chatId, setTimeout(() => this.sendTyping(chatId), last + TYPING_EVERY_MS - now));
+      this.typingTrailing.set(
+        chatId,
+        setTimeout(() => this.sendTyping(chatId), last + TYPING_EVERY_MS - now),
+      );
     }
   }
 
@@ -312,7 +319,7 @@ export class FechatterClient extends Emitter<ClientEvents> {
     await Promise.all(
       [...this.lastSeq.entries()].map(async ([chatId, after]) => {
         try {
-          for (let cursor = after; ; ) {
+          for (let cursor = after; ;) {
             const page = await this.api.listMessages(chatId, { after: cursor, limit: 200 });
             for (const m of page.items) if (this.note(m)) this.emit('message', m);
             if (!page.has_more || page.items.length === 0) break;

@@ -1,6 +1,5 @@
 // A tiny typed event emitter (no Node `events` import, so the SDK runs in browsers as is).
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
 
 export class Emitter<Events extends { [K in keyof Events]: unknown[] }> {

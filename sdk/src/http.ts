@@ -100,7 +100,12 @@ export class Http {
   /** Takes a session from signup/login (or a refresh) and keeps its tokens. */
   setSession(session: Pick<Session, 'access_token' | 'refresh_token' | 'expires_in'> | null): void {
     const tokens = session
-      ? { access_token: session.access_token, refresh_token: session.refresh_token, expires_at: Date.now() + session.expires_in * 1000, expires_in: session.expires_in }
+      ? {
+          access_token: session.access_token,
+          refresh_token: session.refresh_token,
+          expires_at: Date.now() + session.expires_in * 1000,
+          expires_in: session.expires_in,
+        }
       : null;
     this.store(tokens);
   }
@@ -215,7 +220,13 @@ export class Http {
    * POSTs raw bytes with upload progress (XMLHttpRequest: fetch reports none). Browsers only;
    * one attempt, like every non-GET.
    */
-  async uploadWithProgress<T>(path: string, query: Record<string, string>, body: Blob | ArrayBuffer | Uint8Array, contentType: string | undefined, onProgress: (fraction: number) => void): Promise<T> {
+  async uploadWithProgress<T>(
+    path: string,
+    query: Record<string, string>,
+    body: Blob | ArrayBuffer | Uint8Array,
+    contentType: string | undefined,
+    onProgress: (fraction: number) => void,
+  ): Promise<T> {
     const token = (await this.freshTokens()).access_token;
     const url = `${this.baseUrl}${path}?${new URLSearchParams(query).toString()}`;
     const XHR = (globalThis as unknown as { XMLHttpRequest: new () => XhrLike }).XMLHttpRequest;
@@ -272,11 +283,14 @@ export class Http {
     clearTimeout(this.refreshTimer);
     if (!this.tokens) return;
     const due = this.tokens.expires_at - this.margin() - Date.now();
-    this.refreshTimer = setTimeout(() => {
-      this.refresh().catch(() => {
-        // Network trouble: the next request retries the refresh; a 401 already ended the session.
-      });
-    }, Math.max(1000, due));
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refresh().catch(() => {
+          // Network trouble: the next request retries the refresh; a 401 already ended the session.
+        });
+      },
+      Math.max(1000, due),
+    );
     // Never keep a Node process alive just for this.
     (this.refreshTimer as { unref?: () => void }).unref?.();
   }

@@ -140,7 +140,11 @@ export class LiveConnection extends Emitter<LiveEvents> {
     if (this.stopped) return;
     const generation = ++this.generation;
     const transport = this.pick();
-    this.setStatus({ state: this.status.state === 'open' || this.status.state === 'reconnecting' ? 'reconnecting' : 'connecting', transport, attempt: this.status.attempt });
+    this.setStatus({
+      state: this.status.state === 'open' || this.status.state === 'reconnecting' ? 'reconnecting' : 'connecting',
+      transport,
+      attempt: this.status.attempt,
+    });
     let token: string;
     try {
       // Repeated handshake failures may be a revoked token (a browser WebSocket cannot see the

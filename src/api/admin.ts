@@ -12,7 +12,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Context, Middleware } from 'koa';
 import type { Deps } from '../deps.js';
-import { ForbiddenError, UnauthenticatedError } from '../domain/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { authenticate } from '../domain/sessions.js';
 import { QUEUE_NAMES } from '../infra/queues.js';
 

@@ -34,7 +34,13 @@ export function createApiApp(deps: Deps, options: AppOptions): Koa {
   };
   const ops = opsRoutes(options.checks, deps.config.METRICS_TOKEN);
   const api = apiRoutes(deps);
-  const openapi = buildOpenApi([{ prefix: '', specs: ops }, { prefix: API_PREFIX, specs: api }], version);
+  const openapi = buildOpenApi(
+    [
+      { prefix: '', specs: ops },
+      { prefix: API_PREFIX, specs: api },
+    ],
+    version,
+  );
 
   const root = new Router();
   // Health and metrics must answer even while the read breaker is open.

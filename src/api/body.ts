@@ -3,7 +3,7 @@
 // ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
 import type { ParameterizedContext as Context } from 'koa';
 import getRawBody from 'raw-body';
-import { PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError, ValidationError } from '../domain/errors.js';
+import { PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError, ValidationError } from '../errors.js';
 
 const MAX_DEPTH = 32;
 

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document, generated from the same route specs and zod schemas that validate
 // requests (see route.ts). Served at /api/v1/openapi.json, rendered at /api/docs.
 import { z } from 'zod';
-import { ERROR_CODES } from '../domain/errors.js';
+import { ERROR_CODES } from '../errors.js';
 import { EVENT_TYPES, RESYNC_REQUIRED } from '../infra/events.js';
 import type { RouteSpec } from './route.js';
 import { userSchema } from './routes/auth.js';
@@ -12,12 +12,14 @@ import { workspaceSchema } from './routes/workspaces.js';
 const errorSchema = z
   .object({
     error: z.object({
-      code: z.enum(ERROR_CODES).describe(
-        'Fits the status: 400 validation_failed, 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed (see the Allow header), ' +
-          '408 request_timeout, 409 conflict, 413 payload_too_large, 414 uri_too_long, 415 unsupported_media_type (the body is not declared as JSON), ' +
-          '429 rate_limited (see Retry-After), 431 headers_too_large, another 4xx bad_request, 500 internal, 501 not_implemented (unknown method), ' +
-          '503 unavailable (a dependency is down; the message names it)',
-      ),
+      code: z
+        .enum(ERROR_CODES)
+        .describe(
+          'Fits the status: 400 validation_failed, 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed (see the Allow header), ' +
+            '408 request_timeout, 409 conflict, 413 payload_too_large, 414 uri_too_long, 415 unsupported_media_type (the body is not declared as JSON), ' +
+            '429 rate_limited (see Retry-After), 431 headers_too_large, another 4xx bad_request, 500 internal, 501 not_implemented (unknown method), ' +
+            '503 unavailable (a dependency is down; the message names it)',
+        ),
       message: z.string().describe('For people; 5xx errors other than 503 carry a generic message, never internal details'),
       details: z.array(z.unknown()),
     }),
@@ -114,10 +116,20 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
         const schema = response.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
         responses[status] = {
           description: response.description,
-          ...(response.binary ? { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } : schema ? { content: { 'application/json': { schema: schema === errorSchema ? jsonSchema(schema, 'output') : outputSchema(schema, names) } } } : {}),
+          ...(response.binary
+            ? { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } }
+            : schema
+              ? { content: { 'application/json': { schema: schema === errorSchema ? jsonSchema(schema, 'output') : outputSchema(schema, names) } } }
+              : {}),
         };
       }
-      for (const [status, description] of [[400, 'Invalid request'], [401, 'Not authenticated'], [415, 'The body is not JSON (Content-Type)'], [429, 'Rate limited'], [503, 'A dependency is unavailable']] as const) {
+      for (const [status, description] of [
+        [400, 'Invalid request'],
+        [401, 'Not authenticated'],
+        [415, 'The body is not JSON (Content-Type)'],
+        [429, 'Rate limited'],
+        [503, 'A dependency is unavailable'],
+      ] as const) {
         if (status === 401 && spec.guard === 'public') continue;
         if (status === 400 && !spec.body && !spec.query) continue;
         if (status === 415 && !spec.body) continue;
@@ -131,7 +143,9 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
         ...(spec.guard === 'user' ? { security: [{ bearer: [] }] } : { security: [] }),
         ...(parameters.length ? { parameters } : {}),
         ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } } : {}),
-        ...(spec.rawBody ? { requestBody: { required: true, description: spec.rawBody, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } } : {}),
+        ...(spec.rawBody
+          ? { requestBody: { required: true, description: spec.rawBody, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } }
+          : {}),
         responses,
       };
     }
@@ -142,7 +156,8 @@ export function buildOpenApi(groups: Array<{ prefix: string; specs: RouteSpec[] 
     info: {
       title: 'Fechatter API',
       version,
-      description: 'Team chat: workspaces, chats, messages (asynchronous writes answered 202), receipts, search. Real-time events over WebSocket (/api/v1/ws) and SSE (/api/v1/events).',
+      description:
+        'Team chat: workspaces, chats, messages (asynchronous writes answered 202), receipts, search. Real-time events over WebSocket (/api/v1/ws) and SSE (/api/v1/events).',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
@@ -169,7 +184,8 @@ const EVENT_DATA: Record<(typeof EVENT_TYPES)[number] | typeof RESYNC_REQUIRED, 
   'workspace.member_updated': 'the member with the new role, plus `user_id`; not sent to guests unless about them',
   'workspace.member_left': '`{user_id}`; after one about you, nothing more of that workspace (chats, presence) reaches you',
   'presence.updated': '`{user_id, status: "online"|"offline"}`',
-  'user.updated': '`{user_id, user}`: a member of the workspace changed their name, username, status or do-not-disturb (one event per workspace they belong to)',
+  'user.updated':
+    '`{user_id, user}`: a member of the workspace changed their name, username, status or do-not-disturb (one event per workspace they belong to)',
   'notifications.updated': 'my notification settings of the chat `{chat_id, level, muted, effective_level}`; user-scoped (only my own connections)',
   'reaction.added': '`{message_id, emoji, user_id, reaction: {emoji, count, user_ids}}`: the emoji as it is now on the message',
   'reaction.removed': '`{message_id, emoji, user_id, reaction: {emoji, count, user_ids}}` (count 0: the emoji is gone)',
@@ -177,7 +193,7 @@ const EVENT_DATA: Record<(typeof EVENT_TYPES)[number] | typeof RESYNC_REQUIRED, 
   'message.unpinned': '`{message_id}`',
   'message.saved': 'user-scoped: `{message_id, saved_at, message}` (my own connections only)',
   'message.unsaved': 'user-scoped: `{message_id}`',
-  'message.link_previews': '`{id, link_previews}`: previews of the message\'s links, fetched after it was stored or edited',
+  'message.link_previews': "`{id, link_previews}`: previews of the message's links, fetched after it was stored or edited",
   'thread.updated': 'user-scoped: `{root_id, chat_id, following, last_read_seq, unread_count}`: my follow or read state of a thread changed',
   resync_required: '`{}`: the resume id is too old; refetch over REST',
 };
@@ -185,7 +201,11 @@ const EVENT_DATA: Record<(typeof EVENT_TYPES)[number] | typeof RESYNC_REQUIRED, 
 const eventSchema = z
   .object({
     id: z.string().describe('Stream position; hand it back as last_event_id / Last-Event-ID to resume'),
-    type: z.enum([...EVENT_TYPES, RESYNC_REQUIRED]).describe(Object.entries(EVENT_DATA).map(([type, data]) => `\`${type}\`: ${data}`).join('; ')),
+    type: z.enum([...EVENT_TYPES, RESYNC_REQUIRED]).describe(
+      Object.entries(EVENT_DATA)
+        .map(([type, data]) => `\`${type}\`: ${data}`)
+        .join('; '),
+    ),
     workspace_id: z.string().nullable(),
     chat_id: z.string().nullable(),
     user_id: z.string().optional().describe('Set on user-scoped events: only that user receives them'),
@@ -203,7 +223,10 @@ function realtimePaths() {
     { name: 'last_event_id', in: 'query', required: false, schema: { type: 'string' }, description: 'Resume after this event id' },
   ];
   const errors = {
-    401: { description: 'Missing, expired or forged token, or an ended session (the handshake is refused); an open connection whose session ends is closed (WebSocket 4001, SSE `event: error`)' },
+    401: {
+      description:
+        'Missing, expired or forged token, or an ended session (the handshake is refused); an open connection whose session ends is closed (WebSocket 4001, SSE `event: error`)',
+    },
     429: { description: 'Too many open connections (CONNECTION_LIMIT) or connection attempts (RATE_LIMIT_CONNECT_PER_MINUTE) for this user; see Retry-After' },
   };
   return {
@@ -215,7 +238,10 @@ function realtimePaths() {
         security: [{ bearer: [] }],
         parameters: [...resume, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
         responses: {
-          200: { description: 'An event stream: `id:` = event id, `event:` = type, `data:` = the event as JSON; `: ping` comments as heartbeats', content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/Event' } } } },
+          200: {
+            description: 'An event stream: `id:` = event id, `event:` = type, `data:` = the event as JSON; `: ping` comments as heartbeats',
+            content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/Event' } } },
+          },
           ...errors,
         },
       },

@@ -5,10 +5,10 @@ import type Router from '@koa/router';
 // ParameterizedContext, not Context: koa-websocket's types add a required `websocket` to Context.
 import type { ParameterizedContext as Context } from 'koa';
 import { z } from 'zod';
-import { NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors.js';
+import { NotFoundError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import { readJsonBody } from './body.js';
-import type { LimitName, Limits } from './rate-limit.js';
+import type { LimitName, Limits } from '../infra/rate-limit.js';
 import type { Breaker } from '../infra/breaker.js';
 
 export type Guard = 'public' | 'user';
@@ -47,16 +47,13 @@ export interface RouteSpec<B = unknown, Q = unknown, P = unknown, G extends Guar
 }
 
 /** Keeps each spec's generic types while collecting them in one array. */
-export function route<B = undefined, Q = undefined, P = Record<string, never>, G extends Guard = 'user'>(
-  spec: RouteSpec<B, Q, P, G>,
-): RouteSpec {
+export function route<B = undefined, Q = undefined, P = Record<string, never>, G extends Guard = 'user'>(spec: RouteSpec<B, Q, P, G>): RouteSpec {
   return spec as unknown as RouteSpec;
 }
 
 /** Path ids are digit strings; anything else cannot exist, so it is a 404, not a 400. */
 export const id = z.string().regex(/^[1-9]\d{0,17}$/, 'must be an id');
-export const idParams = <K extends string>(...keys: K[]) =>
-  z.object(Object.fromEntries(keys.map((k) => [k, id])) as Record<K, typeof id>);
+export const idParams = <K extends string>(...keys: K[]) => z.object(Object.fromEntries(keys.map((k) => [k, id])) as Record<K, typeof id>);
 /** Message ids are UUIDs (assigned by the API at accept time). */
 export const messageIdParams = z.object({ mid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i) });
 

@@ -36,7 +36,14 @@ export function security(deps: Pick<Deps, 'config' | 'limits'>): Middleware[] {
     helmet({
       contentSecurityPolicy: {
         // No upgrade-insecure-requests: a self-hosted server is often reached over plain HTTP on a LAN.
-        directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'", 'ws:', 'wss:'], upgradeInsecureRequests: null },
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'", 'ws:', 'wss:'],
+          upgradeInsecureRequests: null,
+        },
       },
       crossOriginEmbedderPolicy: false,
     }) as Middleware,

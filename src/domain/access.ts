@@ -5,7 +5,7 @@
 import type { Db } from '../infra/db.js';
 import type { Redis, RedisKeys } from '../infra/redis.js';
 import { cached, dropCached, type Cached } from './cache.js';
-import { ForbiddenError, NotFoundError } from './errors.js';
+import { ForbiddenError, NotFoundError } from '../errors.js';
 
 export const ROLES = ['owner', 'admin', 'member', 'guest'] as const;
 export type Role = (typeof ROLES)[number];
@@ -127,7 +127,10 @@ export async function invalidateChat(deps: AccessDeps, chatId: string): Promise<
 
 /** Call after users join or leave a chat. */
 export async function invalidateChatMembers(deps: AccessDeps, chatId: string, userIds: string[]): Promise<void> {
-  await dropCached(deps, userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`)));
+  await dropCached(
+    deps,
+    userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`)),
+  );
 }
 
 /** Chat creator or workspace admin+ may rename and archive a chat and remove its members. */

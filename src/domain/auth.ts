@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
-import { ConflictError, UnauthenticatedError } from './errors.js';
+import { ConflictError, UnauthenticatedError } from '../errors.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.js';
 import { invalidateSessions, type SessionDeps } from './sessions.js';
 import { signAccessToken } from './tokens.js';
@@ -83,12 +83,7 @@ export async function signup(deps: AuthDeps, input: { email: string; password: s
  * parallel attempts cannot all pass the lock: at most that many guesses are ever checked per
  * window. Throws RateLimitedError (429) when locked; a correct password resets the count.
  */
-export async function checkAccountPassword(
-  deps: Pick<Deps, 'limits'>,
-  email: string,
-  passwordHash: string | undefined,
-  password: string,
-): Promise<boolean> {
+export async function checkAccountPassword(deps: Pick<Deps, 'limits'>, email: string, passwordHash: string | undefined, password: string): Promise<boolean> {
   const account = email.toLowerCase();
   await deps.limits.consume('login_failures', account);
   const ok = passwordHash !== undefined ? await verifyPassword(passwordHash, password) : await burnPasswordCheck(password).then(() => false);
@@ -97,7 +92,10 @@ export async function checkAccountPassword(
 }
 
 export async function login(deps: AuthDeps & Pick<Deps, 'limits'>, input: { email: string; password: string }): Promise<Session> {
-  const row = await deps.db('users').whereRaw('lower(email) = ?', [input.email.toLowerCase()]).first(...USER_COLUMNS, 'password_hash');
+  const row = await deps
+    .db('users')
+    .whereRaw('lower(email) = ?', [input.email.toLowerCase()])
+    .first(...USER_COLUMNS, 'password_hash');
   if (!(await checkAccountPassword(deps, input.email, row?.password_hash, input.password))) throw new UnauthenticatedError(BAD_CREDENTIALS);
   return deps.db.transaction((trx) => issue(deps, trx, toUser(row), randomUUID()));
 }
@@ -106,13 +104,18 @@ export async function refresh(deps: AuthDeps & SessionDeps, refreshToken: string
   // The revocation of a re-used family must commit even though the request fails, so the
   // transaction returns an outcome and the error is thrown after it.
   const outcome = await deps.db.transaction(async (trx): Promise<Session | { reused: { user_id: string; family_id: string } } | null> => {
-    const row = await trx('refresh_tokens').where({ token_hash: sha256(refreshToken) }).forUpdate().first();
+    const row = await trx('refresh_tokens')
+      .where({ token_hash: sha256(refreshToken) })
+      .forUpdate()
+      .first();
     if (!row || row.revoked_at || new Date(row.expires_at).getTime() <= Date.now()) return null;
     if (row.spent_at) {
       await trx('refresh_tokens').where({ family_id: row.family_id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       return { reused: row };
     }
-    const user = await trx('users').where({ id: row.user_id }).first(...USER_COLUMNS);
+    const user = await trx('users')
+      .where({ id: row.user_id })
+      .first(...USER_COLUMNS);
     if (!user) return null;
     await trx('refresh_tokens').where({ id: row.id }).update({ spent_at: trx.fn.now() });
     return issue(deps, trx, toUser(user), row.family_id);
@@ -124,7 +127,10 @@ export async function refresh(deps: AuthDeps & SessionDeps, refreshToken: string
 
 /** Ends the session the refresh token belongs to. Unknown or foreign tokens change nothing. */
 export async function logout(deps: SessionDeps, userId: string, refreshToken: string): Promise<void> {
-  const row = await deps.db('refresh_tokens').where({ token_hash: sha256(refreshToken), user_id: userId }).first('family_id');
+  const row = await deps
+    .db('refresh_tokens')
+    .where({ token_hash: sha256(refreshToken), user_id: userId })
+    .first('family_id');
   if (!row) return;
   await deps.db('refresh_tokens').where({ family_id: row.family_id }).whereNull('revoked_at').update({ revoked_at: deps.db.fn.now() });
   await invalidateSessions(deps, userId, [row.family_id]);

@@ -44,16 +44,22 @@ export async function cachedBatch<T>(deps: CacheDeps, keys: string[], loadMisses
   });
   if (misses.length === 0) return values;
   const loaded = await loadMisses(misses);
-  await Promise.all(misses.map(async (i, j) => {
-    values[i] = loaded[j];
-    if (ttl > 0) await deps.redis.set(keys[i], JSON.stringify(loaded[j] ?? null), 'EX', ttl).catch(() => {});
-  }));
+  await Promise.all(
+    misses.map(async (i, j) => {
+      values[i] = loaded[j];
+      if (ttl > 0) await deps.redis.set(keys[i], JSON.stringify(loaded[j] ?? null), 'EX', ttl).catch(() => {});
+    }),
+  );
   return values;
 }
 
 /** Several different look-ups in one round trip, each miss filled by its own loader. */
 export async function cached<T extends unknown[]>(deps: CacheDeps, ...entries: { [K in keyof T]: Cached<T[K]> }): Promise<T> {
-  const values = await cachedBatch<unknown>(deps, entries.map((e) => e.key), (misses) => Promise.all(misses.map((i) => entries[i].load())));
+  const values = await cachedBatch<unknown>(
+    deps,
+    entries.map((e) => e.key),
+    (misses) => Promise.all(misses.map((i) => entries[i].load())),
+  );
   return values as T;
 }
 

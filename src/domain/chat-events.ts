@@ -9,7 +9,10 @@ import type { WorkspaceMember } from './workspaces.js';
 /** chat.member_joined with the user (so clients can show who joined without a fetch). */
 export async function joinedEvents(db: Knex, workspaceId: string, chatId: string, userIds: string[]): Promise<ChatEvent[]> {
   if (userIds.length === 0) return [];
-  const users = await db('users').whereIn('id', userIds).orderBy('id').select(...USER_COLUMNS);
+  const users = await db('users')
+    .whereIn('id', userIds)
+    .orderBy('id')
+    .select(...USER_COLUMNS);
   return users.map((row) => {
     const user = toUser(row);
     return { type: 'chat.member_joined', workspace_id: workspaceId, chat_id: chatId, data: { user_id: user.id, user } };

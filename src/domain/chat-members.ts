@@ -5,7 +5,7 @@
 import { accessChat, canManageChat, invalidateChatMembers } from './access.js';
 import { joinedEvents, leftEvents } from './chat-events.js';
 import { loadChat, requireWorkspaceMembers, type Chat, type ChatDeps } from './chats.js';
-import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 import { iso, joinedUser, userColumns, type User } from './users.js';
 import type { Page, PageRequest } from './workspaces.js';
@@ -19,7 +19,8 @@ export interface ChatMember {
 /** Members of a chat the caller can read, ordered by user id (cursor = last user id). */
 export async function listChatMembers(deps: ChatDeps, userId: string, chatId: string, page: PageRequest): Promise<Page<ChatMember>> {
   await accessChat(deps, userId, chatId, 'read');
-  const query = deps.db('chat_members as cm')
+  const query = deps
+    .db('chat_members as cm')
     .join('users as u', 'u.id', 'cm.user_id')
     .where('cm.chat_id', chatId)
     .orderBy('cm.user_id')
@@ -37,7 +38,9 @@ export async function addChatMembers(deps: ChatDeps, userId: string, chatId: str
   if (access.role === 'guest') throw new ForbiddenError('Guests cannot add people to chats.');
   if (access.chat.archived_at) throw new ForbiddenError('This chat is archived.');
   if (access.chat.type === 'direct') {
-    throw new ValidationError('A direct chat always has exactly two people; create a group instead.', [{ field: 'user_ids', code: 'invalid_for_type', message: 'direct chats cannot grow' }]);
+    throw new ValidationError('A direct chat always has exactly two people; create a group instead.', [
+      { field: 'user_ids', code: 'invalid_for_type', message: 'direct chats cannot grow' },
+    ]);
   }
   const wanted = [...new Set(userIds)];
   const workspaceId = access.chat.workspace_id;

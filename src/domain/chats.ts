@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessChat, accessWorkspace, canManageChat, invalidateChat, invalidateChatMembers, type ChatType } from './access.js';
 import { joinedEvents } from './chat-events.js';
-import { ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { NotifyLevel } from './notification-settings.js';
 import { MENTION_COUNT_SQL, UNREAD_COUNT_SQL } from './receipts.js';
 import { iso } from './users.js';
@@ -43,7 +43,15 @@ export type ChatDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'stream' 
 /** Select list for `chats as c`, read back with toChat. */
 export function chatColumns(db: Knex) {
   return [
-    'c.id', 'c.workspace_id', 'c.type', 'c.name', 'c.topic', 'c.created_by', 'c.created_at', 'c.last_seq', 'c.archived_at',
+    'c.id',
+    'c.workspace_id',
+    'c.type',
+    'c.name',
+    'c.topic',
+    'c.created_by',
+    'c.created_at',
+    'c.last_seq',
+    'c.archived_at',
     db.raw('(select count(*)::int from chat_members x where x.chat_id = c.id) as member_count'),
   ];
 }
@@ -135,7 +143,12 @@ export async function createChat(deps: ChatDeps, userId: string, workspaceId: st
     const chat = await loadChat(trx, chatId);
     const events = row
       ? [{ type: 'chat.created' as const, workspace_id: workspaceId, chat_id: chatId, data: { ...chat, member_ids: memberIds } }]
-      : await joinedEvents(trx, workspaceId, chatId, joined.map((r: { user_id: string }) => String(r.user_id)));
+      : await joinedEvents(
+          trx,
+          workspaceId,
+          chatId,
+          joined.map((r: { user_id: string }) => String(r.user_id)),
+        );
     return { chat, created: Boolean(row), recorded: await recordEvents(trx, events) };
   });
 
@@ -170,7 +183,10 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
       order by coalesce(lm.created_at, c.created_at) desc, c.id desc`,
     [userId, workspaceId],
   );
-  const last = await withDetails(deps.db, rows.filter((r: Record<string, any>) => r.last_message).map((r: Record<string, any>) => toMessage(r.last_message)));
+  const last = await withDetails(
+    deps.db,
+    rows.filter((r: Record<string, any>) => r.last_message).map((r: Record<string, any>) => toMessage(r.last_message)),
+  );
   const lastById = new Map(last.map((m) => [m.chat_id, m]));
   return rows.map((row: Record<string, any>) => ({
     ...toChat(row),
@@ -187,7 +203,8 @@ export async function listMyChats(deps: ChatDeps, userId: string, workspaceId: s
 export async function browsePublicChats(deps: ChatDeps, userId: string, workspaceId: string): Promise<Chat[]> {
   const access = await accessWorkspace(deps, userId, workspaceId);
   if (access.role === 'guest') throw new ForbiddenError('Guests cannot browse public chats.');
-  const rows = await deps.db('chats as c')
+  const rows = await deps
+    .db('chats as c')
     .where({ 'c.workspace_id': workspaceId, 'c.type': 'public' })
     .whereNull('c.archived_at')
     .whereNotExists((q) => q.select(deps.db.raw('1')).from('chat_members as me').whereRaw('me.chat_id = c.id').where('me.user_id', userId))
@@ -214,7 +231,8 @@ export async function updateChat(deps: ChatDeps, userId: string, chatId: string,
   const { type } = access.chat;
   if (update.name !== undefined) {
     if (type === 'direct') throw new ValidationError('A direct chat has no name.', [{ field: 'name', code: 'invalid_for_type', message: 'not allowed' }]);
-    if (update.name === null && type !== 'group') throw new ValidationError(`A ${type} chat needs a name.`, [{ field: 'name', code: 'invalid_for_type', message: 'required' }]);
+    if (update.name === null && type !== 'group')
+      throw new ValidationError(`A ${type} chat needs a name.`, [{ field: 'name', code: 'invalid_for_type', message: 'required' }]);
   }
   const patch: Record<string, unknown> = {};
   if (update.name !== undefined) patch.name = update.name;

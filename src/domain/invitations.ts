@@ -4,7 +4,7 @@
 import type { Deps } from '../deps.js';
 import { accessWorkspace, invalidateWorkspaceMember, type Role } from './access.js';
 import { randomToken, sha256 } from './auth.js';
-import { ForbiddenError, NotFoundError } from './errors.js';
+import { ForbiddenError, NotFoundError } from '../errors.js';
 import { publishOutbox, type OutboxDeps } from './outbox.js';
 import { iso } from './users.js';
 import { recordMemberEvent } from './workspaces.js';
@@ -54,7 +54,8 @@ export async function createInvitation(deps: AccessDeps, userId: string, workspa
   const access = await accessWorkspace(deps, userId, workspaceId, 'admin');
   if (input.role === 'admin' && access.role !== 'owner') throw new ForbiddenError('Only an owner may invite admins.');
   const token = randomToken();
-  const [row] = await deps.db('invitations')
+  const [row] = await deps
+    .db('invitations')
     .insert({
       workspace_id: workspaceId,
       token_hash: sha256(token),
@@ -78,7 +79,8 @@ export async function listInvitations(deps: AccessDeps, userId: string, workspac
 /** Idempotent: revoking a revoked invitation succeeds and keeps the first revocation time. */
 export async function revokeInvitation(deps: AccessDeps, userId: string, workspaceId: string, invitationId: string): Promise<void> {
   await accessWorkspace(deps, userId, workspaceId, 'admin');
-  const [row] = await deps.db('invitations')
+  const [row] = await deps
+    .db('invitations')
     .where({ id: invitationId, workspace_id: workspaceId })
     .update({ revoked_at: deps.db.raw('coalesce(revoked_at, now())') })
     .returning('id');
@@ -91,11 +93,18 @@ function usable(query: any) {
 }
 
 export async function previewInvitation(deps: Pick<Deps, 'db'>, token: string) {
-  const row = await usable(
-    deps.db('invitations as i').join('workspaces as w', 'w.id', 'i.workspace_id').where('i.token_hash', sha256(token)),
-  ).first('w.id as workspace_id', 'w.name as workspace_name', 'i.role', 'i.expires_at');
+  const row = await usable(deps.db('invitations as i').join('workspaces as w', 'w.id', 'i.workspace_id').where('i.token_hash', sha256(token))).first(
+    'w.id as workspace_id',
+    'w.name as workspace_name',
+    'i.role',
+    'i.expires_at',
+  );
   if (!row) throw new NotFoundError('invitation');
-  return { workspace: { id: String(row.workspace_id), name: row.workspace_name as string }, role: row.role as InvitationRole, expires_at: iso(row.expires_at)! };
+  return {
+    workspace: { id: String(row.workspace_id), name: row.workspace_name as string },
+    role: row.role as InvitationRole,
+    expires_at: iso(row.expires_at)!,
+  };
 }
 
 /**
@@ -103,7 +112,11 @@ export async function previewInvitation(deps: Pick<Deps, 'db'>, token: string) {
  * transaction, and `uses` only moves while below the limit, so concurrent accepts never exceed
  * max_uses. Someone who is already a member gets their current role back and uses nothing.
  */
-export async function acceptInvitation(deps: AccessDeps & OutboxDeps, userId: string, token: string): Promise<{ workspace: { id: string; name: string; slug: string }; role: Role }> {
+export async function acceptInvitation(
+  deps: AccessDeps & OutboxDeps,
+  userId: string,
+  token: string,
+): Promise<{ workspace: { id: string; name: string; slug: string }; role: Role }> {
   const result = await deps.db.transaction(async (trx) => {
     const invitation = await trx('invitations as i')
       .where('i.token_hash', sha256(token))

@@ -61,7 +61,10 @@ const SANITIZE: sanitizeHtml.IOptions = {
       if (!href) return { tagName: 'span', attribs: {} };
       return { tagName: 'a', attribs: { href, rel: 'noopener noreferrer nofollow', target: '_blank' } };
     },
-    code: (_tag, attribs): sanitizeHtml.Tag => ({ tagName: 'code', attribs: attribs.class && LANGUAGE_CLASS.test(attribs.class) ? { class: attribs.class } : {} }),
+    code: (_tag, attribs): sanitizeHtml.Tag => ({
+      tagName: 'code',
+      attribs: attribs.class && LANGUAGE_CLASS.test(attribs.class) ? { class: attribs.class } : {},
+    }),
   },
 };
 

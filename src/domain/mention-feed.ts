@@ -5,7 +5,7 @@ import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
 import type { MentionKind } from './mentions.js';
 import { MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 export const MENTIONS_DEFAULT_LIMIT = 50;
 export const MENTIONS_MAX_LIMIT = 200;
@@ -33,7 +33,8 @@ export async function listMyMentions(deps: FeedDeps, userId: string, query: Ment
     throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
   }
   const limit = Math.min(query.limit ?? MENTIONS_DEFAULT_LIMIT, MENTIONS_MAX_LIMIT);
-  const q = deps.db('mention_recipients as r')
+  const q = deps
+    .db('mention_recipients as r')
     .join('messages as m', 'm.id', 'r.message_id')
     // Membership now: leaving a chat takes its mentions out of the feed.
     .join('chat_members as cm', (j) => j.on('cm.chat_id', 'r.chat_id').andOn('cm.user_id', 'r.user_id'))
@@ -47,6 +48,12 @@ export async function listMyMentions(deps: FeedDeps, userId: string, query: Ment
   const rows = await q;
   const page = rows.slice(0, limit);
   const messages = await withDetails(deps.db, page.map(toMessage));
-  const items = page.map((row, i) => ({ message: messages[i], chat_id: messages[i].chat_id, workspace_id: messages[i].workspace_id, kind: row.kind as MentionKind, read: Boolean(row.read) }));
+  const items = page.map((row, i) => ({
+    message: messages[i],
+    chat_id: messages[i].chat_id,
+    workspace_id: messages[i].workspace_id,
+    kind: row.kind as MentionKind,
+    read: Boolean(row.read),
+  }));
   return { items, next_cursor: rows.length > limit ? items[items.length - 1].message.id : null };
 }

@@ -65,7 +65,9 @@ export type OnlineCheck = (userIds: string[]) => Promise<Set<string>>;
  */
 export async function resolveMentions(conn: pg.ClientBase, messages: MentionSource[], online: OnlineCheck): Promise<Map<string, ResolvedMentions>> {
   const resolved = new Map<string, ResolvedMentions>();
-  const parsed = messages.map((m) => ({ m, tokens: parseMentions(m.content) })).filter(({ tokens }) => tokens.usernames.length || tokens.channel || tokens.here);
+  const parsed = messages
+    .map((m) => ({ m, tokens: parseMentions(m.content) }))
+    .filter(({ tokens }) => tokens.usernames.length || tokens.channel || tokens.here);
   if (parsed.length === 0) return resolved;
 
   // Named members, per chat.

@@ -112,15 +112,20 @@ async function inTransaction<T>(conn: pg.ClientBase, fn: () => Promise<T>): Prom
  */
 async function noteWriters(deps: PersistDeps, conn: pg.ClientBase, userIds: string[]): Promise<void> {
   if (!deps.reads.enabled || userIds.length === 0) return;
-  const lsn = await conn.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn').then(({ rows }) => rows[0].lsn, () => undefined);
+  const lsn = await conn.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn').then(
+    ({ rows }) => rows[0].lsn,
+    () => undefined,
+  );
   await deps.reads.noteWrite(userIds, lsn);
 }
 
 /** Presence for @here, from the fanout's leases (presence.ts). */
-const onlineCheck = (deps: PersistDeps): OnlineCheck => async (userIds) => {
-  const status = await presenceOf(deps, userIds);
-  return new Set(userIds.filter((id) => status.get(id) === 'online'));
-};
+const onlineCheck =
+  (deps: PersistDeps): OnlineCheck =>
+  async (userIds) => {
+    const status = await presenceOf(deps, userIds);
+    return new Set(userIds.filter((id) => status.get(id) === 'online'));
+  };
 
 /** Who the messages' mentions reached (mention_count and the mentions feed count these rows). */
 async function insertMentionRecipients(
@@ -133,7 +138,14 @@ async function insertMentionRecipients(
   await conn.query(
     `insert into mention_recipients (user_id, message_id, chat_id, workspace_id, seq, kind)
      select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])`,
-    [rows.map((r) => r.user_id), rows.map((r) => r.m.id), rows.map((r) => r.m.chat_id), rows.map((r) => r.m.workspace_id), rows.map((r) => r.m.seq), rows.map((r) => r.kind)],
+    [
+      rows.map((r) => r.user_id),
+      rows.map((r) => r.m.id),
+      rows.map((r) => r.m.chat_id),
+      rows.map((r) => r.m.workspace_id),
+      rows.map((r) => r.m.seq),
+      rows.map((r) => r.kind),
+    ],
   );
 }
 
@@ -182,7 +194,9 @@ async function takeAttachments(conn: pg.ClientBase, messages: CreateMessageJob[]
 type PendingRow = MessageRow & { root_reply_count: number | null; root_last_reply_at: Date | null };
 
 function createdEvent(message: Message, row: PendingRow, acceptedAt: number | undefined): ChatEvent {
-  const thread = message.thread_root_id ? { thread: { root_id: message.thread_root_id, reply_count: Number(row.root_reply_count), last_reply_at: iso(row.root_last_reply_at) } } : {};
+  const thread = message.thread_root_id
+    ? { thread: { root_id: message.thread_root_id, reply_count: Number(row.root_reply_count), last_reply_at: iso(row.root_last_reply_at) } }
+    : {};
   return {
     type: 'message.created',
     workspace_id: message.workspace_id,
@@ -233,7 +247,10 @@ async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: s
   if (rows.length === 0) return;
   // Attachments are committed with their message; reactions cannot exist yet.
   const messages = await withDetails(deps.db, rows.map(toMessage));
-  await announceCreated(deps, rows.map((row, i) => createdEvent(messages[i], row, acceptedAt.get(row.id))));
+  await announceCreated(
+    deps,
+    rows.map((row, i) => createdEvent(messages[i], row, acceptedAt.get(row.id))),
+  );
   // The mark need not be durable (if lost, the Redis high-water mark stops a second announcement),
   // so it skips the commit's WAL flush: one fsync per batch instead of two.
   await inTransaction(conn, async () => {
@@ -297,10 +314,11 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       // INSERT below has no ON CONFLICT on purpose: a surprise conflict must roll back the
       // seq bump rather than leave a gap. A union, not an OR: each half uses its index (primary
       // key, unique (chat_id, client_id)), where an OR with a subquery scans the whole table.
-      const { rows: existing } = await conn.query<{ id: string; chat_id: string; client_id: string; seq: string }>(
-        EXISTING_SQL,
-        [unique.map((j) => j.id), unique.map((j) => j.chat_id), unique.map((j) => j.client_id)],
-      );
+      const { rows: existing } = await conn.query<{ id: string; chat_id: string; client_id: string; seq: string }>(EXISTING_SQL, [
+        unique.map((j) => j.id),
+        unique.map((j) => j.chat_id),
+        unique.map((j) => j.client_id),
+      ]);
       const storedIds = new Map(existing.map((r) => [r.id, Number(r.seq)]));
       const takenClientIds = new Set(existing.map((r) => `${r.chat_id}:${r.client_id}`));
       const fresh: CreateMessageJob[] = [];
@@ -315,10 +333,12 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       if (fresh.length === 0) return;
 
       // One statement re-checks every job against its chat and reserves the seqs of those that pass.
-      const { rows: checked } = await conn.query<{ problem: RejectReason | 'chat_gone' | null; seq: string | null }>(
-        CHECK_AND_RESERVE_SQL,
-        [fresh.map((j) => j.chat_id), fresh.map((j) => j.workspace_id), fresh.map((j) => j.sender_id), fresh.map((j) => j.thread_root_id ?? null)],
-      );
+      const { rows: checked } = await conn.query<{ problem: RejectReason | 'chat_gone' | null; seq: string | null }>(CHECK_AND_RESERVE_SQL, [
+        fresh.map((j) => j.chat_id),
+        fresh.map((j) => j.workspace_id),
+        fresh.map((j) => j.sender_id),
+        fresh.map((j) => j.thread_root_id ?? null),
+      ]);
       const rows: Array<CreateMessageJob & { seq: number }> = [];
       fresh.forEach((job, i) => {
         const { problem, seq } = checked[i];
@@ -329,7 +349,10 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
           outcomes.set(job.id, { id: job.id, status: 'chat_gone', seq: null });
         } else {
           outcomes.set(job.id, { id: job.id, status: 'rejected', seq: null, reason: problem });
-          deps.log[problem === 'wrong_workspace' ? 'warn' : 'info']({ message_id: job.id, chat_id: job.chat_id, sender_id: job.sender_id, reason: problem }, 'persist: message rejected');
+          deps.log[problem === 'wrong_workspace' ? 'warn' : 'info'](
+            { message_id: job.id, chat_id: job.chat_id, sender_id: job.sender_id, reason: problem },
+            'persist: message rejected',
+          );
         }
       });
       if (rows.length === 0) return;
@@ -352,9 +375,20 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
           rows.map((r) => renderMarkdown(r.content)),
         ],
       );
-      await insertMentionRecipients(conn, rows.filter((r) => mentions.has(r.id)), mentions);
-      await recordReplies(conn, rows.filter((r) => r.thread_root_id), mentions);
-      await takeAttachments(conn, rows.filter((r) => r.attachment_ids?.length));
+      await insertMentionRecipients(
+        conn,
+        rows.filter((r) => mentions.has(r.id)),
+        mentions,
+      );
+      await recordReplies(
+        conn,
+        rows.filter((r) => r.thread_root_id),
+        mentions,
+      );
+      await takeAttachments(
+        conn,
+        rows.filter((r) => r.attachment_ids?.length),
+      );
       // Your own message counts as read: move the sender's watermark to it (never back).
       await conn.query(
         `update chat_members cm set last_read_seq = v.seq, read_at = now()
@@ -374,15 +408,24 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
   // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
   // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
   const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
-  await enqueueSearchIndex(deps, indexed.map((o) => ({ op: 'upsert', message_id: o.id })));
+  await enqueueSearchIndex(
+    deps,
+    indexed.map((o) => ({ op: 'upsert', message_id: o.id })),
+  );
   // Link previews follow; like notifications, queuing them never throws.
-  await enqueueUnfurl(deps, unique.filter((j) => ['stored', 'already_stored'].includes(outcomes.get(j.id)?.status ?? '')).map((j) => ({ id: j.id, content: j.content, version: '0' })));
+  await enqueueUnfurl(
+    deps,
+    unique.filter((j) => ['stored', 'already_stored'].includes(outcomes.get(j.id)?.status ?? '')).map((j) => ({ id: j.id, content: j.content, version: '0' })),
+  );
   // Who should hear of it (the notifications queue); never throws, and its jobIds make repeats harmless.
   const byId = new Map(unique.map((j) => [j.id, j]));
-  await enqueueNotifications(deps, indexed.map((o) => {
-    const job = byId.get(o.id)!;
-    return { id: o.id, chat_id: job.chat_id, workspace_id: job.workspace_id, seq: o.seq!, sender_id: job.sender_id };
-  }));
+  await enqueueNotifications(
+    deps,
+    indexed.map((o) => {
+      const job = byId.get(o.id)!;
+      return { id: o.id, chat_id: job.chat_id, workspace_id: job.workspace_id, seq: o.seq!, sender_id: job.sender_id };
+    }),
+  );
   return outcomes;
 }
 
@@ -449,7 +492,14 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
           return null;
         } else {
           // Mentions follow the text: who an edit no longer names stops counting it.
-          const source = { id: row.id, chat_id: String(row.chat_id), workspace_id: String(row.workspace_id), seq: Number(row.seq), sender_id: String(row.sender_id), content: job.content };
+          const source = {
+            id: row.id,
+            chat_id: String(row.chat_id),
+            workspace_id: String(row.workspace_id),
+            seq: Number(row.seq),
+            sender_id: String(row.sender_id),
+            content: job.content,
+          };
           const mentions = await resolveMentions(conn, [source], onlineCheck(deps));
           // The version being replaced goes to the history first (message_edits: 1 is the original).
           await conn.query(
@@ -457,7 +507,9 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
              select $1, coalesce((select max(version) from message_edits where message_id = $1), 0) + 1, $2, $3`,
             [job.id, row.content, row.edited_at ?? row.created_at],
           );
-          ({ rows: [updated] } = await conn.query<MessageRow>(
+          ({
+            rows: [updated],
+          } = await conn.query<MessageRow>(
             `update messages set content = $2, edited_at = $3, mentions = $4, rendered = $5 where id = $1 returning ${COLUMNS}`,
             [job.id, job.content, job.edited_at, JSON.stringify(mentions.get(job.id)?.mentions ?? []), renderMarkdown(job.content)],
           ));
@@ -480,19 +532,29 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
         // forgets it too), with its earlier versions, and its files go with it.
         await conn.query(`update messages set deleted_at = $2, content = '', rendered = '', link_previews = '[]' where id = $1`, [job.id, job.deleted_at]);
         await conn.query('delete from message_edits where message_id = $1', [job.id]);
-        const { rows: files } = await conn.query<{ storage_key: string; thumbnail_key: string | null }>('delete from attachments where message_id = $1 returning storage_key, thumbnail_key', [job.id]);
+        const { rows: files } = await conn.query<{ storage_key: string; thumbnail_key: string | null }>(
+          'delete from attachments where message_id = $1 returning storage_key, thumbnail_key',
+          [job.id],
+        );
         removedBlobs = files.flatMap((f) => [f.storage_key, ...(f.thumbnail_key ? [f.thumbnail_key] : [])]);
         if (row.thread_root_id) await conn.query('update messages set reply_count = greatest(reply_count - 1, 0) where id = $1', [row.thread_root_id]);
         status = 'applied';
       }
       // A reply's also carries its root's counts now.
       const thread = row.thread_root_id
-        ? await conn.query<{ reply_count: number; last_reply_at: Date | null }>('select reply_count, last_reply_at from messages where id = $1', [row.thread_root_id]).then(({ rows: [root] }) => ({
-            thread_root_id: row.thread_root_id,
-            thread: { root_id: row.thread_root_id, reply_count: Number(root.reply_count), last_reply_at: iso(root.last_reply_at) },
-          }))
+        ? await conn
+            .query<{ reply_count: number; last_reply_at: Date | null }>('select reply_count, last_reply_at from messages where id = $1', [row.thread_root_id])
+            .then(({ rows: [root] }) => ({
+              thread_root_id: row.thread_root_id,
+              thread: { root_id: row.thread_root_id, reply_count: Number(root.reply_count), last_reply_at: iso(root.last_reply_at) },
+            }))
         : {};
-      return { type: 'message.deleted', workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: row.id, seq: Number(row.seq), ...thread } };
+      return {
+        type: 'message.deleted',
+        workspace_id: String(row.workspace_id),
+        chat_id: String(row.chat_id),
+        data: { id: row.id, seq: Number(row.seq), ...thread },
+      };
     });
     if (event && actor) await noteWriters(deps, conn, [actor]);
     if (event) await publishEvents(deps.redis, deps.stream, [event]);
@@ -501,6 +563,7 @@ export async function applyMessageChange(deps: PersistDeps, job: EditMessageJob 
   if (removedBlobs.length) await removeBlobs(deps, removedBlobs);
   if (status === 'rejected') deps.log.info({ message_id: job.id, chat_id: job.chat_id, kind: job.kind, actor_id: job.actor_id }, 'persist: change refused');
   if (status !== 'stale' && status !== 'rejected') await enqueueSearchIndex(deps, [{ op: job.kind === 'edit' ? 'upsert' : 'delete', message_id: job.id }]);
-  if (status === 'applied' && job.kind === 'edit') await enqueueUnfurl(deps, [{ id: job.id, content: job.content, version: String(new Date(job.edited_at).getTime()) }]);
+  if (status === 'applied' && job.kind === 'edit')
+    await enqueueUnfurl(deps, [{ id: job.id, content: job.content, version: String(new Date(job.edited_at).getTime()) }]);
   return status;
 }

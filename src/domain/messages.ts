@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { Knex } from 'knex';
 import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './attachments/index.js';
 import { renderMarkdown } from './markdown.js';
@@ -82,7 +82,26 @@ export interface MessageRow {
 }
 
 /** Columns every read selects (never the tsvector). */
-export const MESSAGE_COLUMNS = ['id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'client_id', 'content', 'reply_to', 'thread_root_id', 'reply_count', 'last_reply_at', 'mentions', 'rendered', 'link_previews', 'created_at', 'edited_at', 'deleted_at', 'published_at'];
+export const MESSAGE_COLUMNS = [
+  'id',
+  'chat_id',
+  'workspace_id',
+  'seq',
+  'sender_id',
+  'client_id',
+  'content',
+  'reply_to',
+  'thread_root_id',
+  'reply_count',
+  'last_reply_at',
+  'mentions',
+  'rendered',
+  'link_previews',
+  'created_at',
+  'edited_at',
+  'deleted_at',
+  'published_at',
+];
 
 const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
 
@@ -127,7 +146,13 @@ export async function withDetails(db: Knex, messages: Message[]): Promise<Messag
     db('message_reactions')
       .whereIn('message_id', ids)
       .groupBy('message_id', 'emoji')
-      .select('message_id', 'emoji', db.raw('count(*)::int as count'), db.raw('array_agg(user_id::text order by created_at, user_id) as user_ids'), db.raw('min(created_at) as first_at'))
+      .select(
+        'message_id',
+        'emoji',
+        db.raw('count(*)::int as count'),
+        db.raw('array_agg(user_id::text order by created_at, user_id) as user_ids'),
+        db.raw('min(created_at) as first_at'),
+      )
       .orderBy([{ column: 'message_id' }, { column: 'first_at' }, { column: 'emoji' }]),
     db('attachments').whereIn('message_id', ids).orderBy('created_at').orderBy('id').select(ATTACHMENT_COLUMNS),
   ]);
@@ -193,7 +218,10 @@ async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string):
 /** thread_root_id must name a stored message of the same chat that is not itself a reply (threads are one level deep). */
 async function checkThreadRoot(deps: MessageDeps, chatId: string, rootId: string): Promise<void> {
   const row = await deps.db('messages').where({ id: rootId, chat_id: chatId }).whereNull('thread_root_id').first('id');
-  if (!row) throw new ValidationError('Invalid request body.', [{ field: 'thread_root_id', code: 'not_found', message: 'must be a message of this chat that is not a reply' }]);
+  if (!row)
+    throw new ValidationError('Invalid request body.', [
+      { field: 'thread_root_id', code: 'not_found', message: 'must be a message of this chat that is not a reply' },
+    ]);
 }
 
 /** Attachments must be mine, uploaded to this chat, and not taken by another message yet. */
@@ -202,7 +230,9 @@ async function checkAttachments(deps: MessageDeps, userId: string, chatId: strin
   const found = new Set(rows.map((r) => r.id as string));
   const missing = ids.filter((id) => !found.has(id));
   if (missing.length) {
-    throw new ValidationError('Invalid request body.', [{ field: 'attachment_ids', code: 'not_found', message: 'must be files I uploaded to this chat, not yet sent', attachment_ids: missing }]);
+    throw new ValidationError('Invalid request body.', [
+      { field: 'attachment_ids', code: 'not_found', message: 'must be files I uploaded to this chat, not yet sent', attachment_ids: missing },
+    ]);
   }
 }
 
@@ -228,7 +258,16 @@ return redis.call('GET', KEYS[1])`;
 async function claimMessageId(deps: MessageDeps, chatId: string, clientId: string, userId: string, pending: PendingMessage): Promise<string> {
   const id = uuidv7();
   const pendingJson = JSON.stringify(pending);
-  const prior = (await deps.redis.eval(CLAIM_SCRIPT, 2, deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id), JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS)) as string | null;
+  const prior = (await deps.redis.eval(
+    CLAIM_SCRIPT,
+    2,
+    deps.keys.idempotency(chatId, clientId),
+    deps.keys.pendingMessage(id),
+    JSON.stringify({ id, sender_id: userId }),
+    pendingJson,
+    IDEMPOTENCY_TTL_SECONDS,
+    PENDING_TTL_SECONDS,
+  )) as string | null;
   if (prior === null) return id;
   const claim = JSON.parse(prior) as { id: string; sender_id: string };
   if (claim.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
@@ -362,15 +401,31 @@ export interface StoredMessageAccess {
  * what reactions, pins, saves and threads act on. 404 otherwise, strangers too. Stored is
  * enough: a client knows of a message only from its event or from history, both after COMMIT.
  */
-export async function accessStoredMessage(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, messageId: string, mode: 'read' | 'member'): Promise<StoredMessageAccess> {
+export async function accessStoredMessage(
+  deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>,
+  userId: string,
+  messageId: string,
+  mode: 'read' | 'member',
+): Promise<StoredMessageAccess> {
   if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
-  const row = await deps.db('messages').where({ id: messageId }).whereNull('deleted_at').first('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'thread_root_id');
+  const row = await deps
+    .db('messages')
+    .where({ id: messageId })
+    .whereNull('deleted_at')
+    .first('id', 'chat_id', 'workspace_id', 'seq', 'sender_id', 'thread_root_id');
   if (!row) throw new NotFoundError('message');
   const access = await accessChat(deps, userId, String(row.chat_id), mode).catch((err) => {
     throw err instanceof NotFoundError ? new NotFoundError('message') : err;
   });
   return {
-    message: { id: row.id, chat_id: String(row.chat_id), workspace_id: String(row.workspace_id), seq: Number(row.seq), sender_id: String(row.sender_id), thread_root_id: row.thread_root_id },
+    message: {
+      id: row.id,
+      chat_id: String(row.chat_id),
+      workspace_id: String(row.workspace_id),
+      seq: Number(row.seq),
+      sender_id: String(row.sender_id),
+      thread_root_id: row.thread_root_id,
+    },
     access,
   };
 }

@@ -4,7 +4,7 @@
 // you), only mentions in public and private channels (people talking to a room).
 import type { Deps } from '../deps.js';
 import { accessChat, type ChatType } from './access.js';
-import { NotFoundError } from './errors.js';
+import { NotFoundError } from '../errors.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 
 export const NOTIFY_LEVELS = ['default', 'all', 'mentions', 'none'] as const;

@@ -22,7 +22,9 @@ export type Recorded = string[];
 /** Call inside the transaction that makes the change. */
 export async function recordEvents(trx: Knex.Transaction, events: ChatEvent[]): Promise<Recorded> {
   if (events.length === 0) return [];
-  const rows = await trx('event_outbox').insert(events.map((event) => ({ event: JSON.stringify(event) }))).returning('id');
+  const rows = await trx('event_outbox')
+    .insert(events.map((event) => ({ event: JSON.stringify(event) })))
+    .returning('id');
   return rows.map((r: { id: string }) => String(r.id));
 }
 
@@ -36,7 +38,11 @@ async function publishRows(deps: OutboxDeps, pick: (q: Knex.QueryBuilder) => Kne
     const rows: Array<{ id: string; event: ChatEvent }> = await pick(trx('event_outbox').select('id', 'event').orderBy('id').forUpdate().skipLocked());
     if (rows.length === 0) return [];
     const ids = rows.map((r) => String(r.id));
-    await publishOutboxEntries(deps.redis, deps.stream, rows.map((r) => ({ event: r.event, outbox_id: String(r.id) })));
+    await publishOutboxEntries(
+      deps.redis,
+      deps.stream,
+      rows.map((r) => ({ event: r.event, outbox_id: String(r.id) })),
+    );
     await trx('event_outbox').whereIn('id', ids).del();
     return ids;
   });

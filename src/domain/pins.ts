@@ -3,7 +3,7 @@
 // nothing and announces nothing. Lists read back through withDetails like every message read.
 import type { Deps } from '../deps.js';
 import { accessChat } from './access.js';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 import { accessStoredMessage, MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 import { iso } from './users.js';
@@ -30,7 +30,10 @@ export async function pinMessage(deps: PinDeps, userId: string, messageId: strin
     const fresh = !row;
     if (!row) {
       const [{ n }] = await trx('chat_pins').where({ chat_id: message.chat_id }).count({ n: '*' });
-      if (Number(n) >= MAX_PINS_PER_CHAT) throw new ValidationError(`A chat holds at most ${MAX_PINS_PER_CHAT} pins.`, [{ field: 'message_id', code: 'too_many_pins', message: 'unpin one first' }]);
+      if (Number(n) >= MAX_PINS_PER_CHAT)
+        throw new ValidationError(`A chat holds at most ${MAX_PINS_PER_CHAT} pins.`, [
+          { field: 'message_id', code: 'too_many_pins', message: 'unpin one first' },
+        ]);
       [row] = await trx('chat_pins').insert({ chat_id: message.chat_id, message_id: messageId, pinned_by: userId }).returning(['pinned_by', 'pinned_at']);
     }
     const [full] = await withDetails(trx, [toMessage(await trx('messages').where({ id: messageId }).first(MESSAGE_COLUMNS))]);
@@ -46,7 +49,9 @@ export async function unpinMessage(deps: PinDeps, userId: string, messageId: str
   const { message } = await accessStoredMessage(deps, userId, messageId, 'member');
   const recorded = await deps.db.transaction(async (trx) => {
     const removed = await trx('chat_pins').where({ chat_id: message.chat_id, message_id: messageId }).del();
-    return removed ? recordEvents(trx, [{ type: 'message.unpinned', workspace_id: message.workspace_id, chat_id: message.chat_id, data: { message_id: messageId } }]) : [];
+    return removed
+      ? recordEvents(trx, [{ type: 'message.unpinned', workspace_id: message.workspace_id, chat_id: message.chat_id, data: { message_id: messageId } }])
+      : [];
   });
   await publishOutbox(deps, recorded);
 }
@@ -54,7 +59,8 @@ export async function unpinMessage(deps: PinDeps, userId: string, messageId: str
 /** The chat's pins, newest first (at most MAX_PINS_PER_CHAT, so one page). Deleted messages drop out. */
 export async function listPins(deps: PinDeps, userId: string, chatId: string): Promise<Pin[]> {
   await accessChat(deps, userId, chatId, 'read');
-  const rows = await deps.db('chat_pins as p')
+  const rows = await deps
+    .db('chat_pins as p')
     .join('messages as m', 'm.id', 'p.message_id')
     .where('p.chat_id', chatId)
     .whereNull('m.deleted_at')
@@ -79,7 +85,11 @@ export async function setSaved(deps: PinDeps, userId: string, messageId: string,
       const removed = await trx('saved_messages').where({ user_id: userId, message_id: messageId }).del();
       return { saved: null, recorded: removed ? await recordEvents(trx, [{ type: 'message.unsaved', ...scope, data: { message_id: messageId } }]) : [] };
     }
-    const [inserted] = await trx('saved_messages').insert({ user_id: userId, message_id: messageId }).onConflict(['user_id', 'message_id']).ignore().returning('saved_at');
+    const [inserted] = await trx('saved_messages')
+      .insert({ user_id: userId, message_id: messageId })
+      .onConflict(['user_id', 'message_id'])
+      .ignore()
+      .returning('saved_at');
     const savedAt = inserted?.saved_at ?? (await trx('saved_messages').where({ user_id: userId, message_id: messageId }).first('saved_at')).saved_at;
     const [full] = await withDetails(trx, [toMessage(await trx('messages').where({ id: messageId }).first(MESSAGE_COLUMNS))]);
     const saved = { message: full, saved_at: iso(savedAt)! };
@@ -93,10 +103,16 @@ export async function setSaved(deps: PinDeps, userId: string, messageId: string,
  * My saved messages, newest first, in chats I can still read (cursor: the last item's
  * message id; ties on saved_at are broken by message id).
  */
-export async function listSaved(deps: PinDeps, userId: string, page: { limit?: number; cursor?: string }): Promise<{ items: Saved[]; next_cursor: string | null }> {
+export async function listSaved(
+  deps: PinDeps,
+  userId: string,
+  page: { limit?: number; cursor?: string },
+): Promise<{ items: Saved[]; next_cursor: string | null }> {
   const limit = Math.min(page.limit ?? SAVED_DEFAULT_LIMIT, SAVED_MAX_LIMIT);
-  if (page.cursor !== undefined && !UUID_RE.test(page.cursor)) throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
-  const q = deps.db('saved_messages as s')
+  if (page.cursor !== undefined && !UUID_RE.test(page.cursor))
+    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  const q = deps
+    .db('saved_messages as s')
     .join('messages as m', 'm.id', 's.message_id')
     .join('chats as c', 'c.id', 'm.chat_id')
     .join('workspace_members as wm', (j) => j.on('wm.workspace_id', 'm.workspace_id').andOn('wm.user_id', 's.user_id'))
@@ -108,7 +124,10 @@ export async function listSaved(deps: PinDeps, userId: string, page: { limit?: n
         .whereExists((e) => e.select(deps.db.raw('1')).from('chat_members as cm').whereRaw('cm.chat_id = m.chat_id and cm.user_id = s.user_id'))
         .orWhere((p) => p.where('c.type', 'public').whereNot('wm.role', 'guest')),
     )
-    .orderBy([{ column: 's.saved_at', order: 'desc' }, { column: 's.message_id', order: 'desc' }])
+    .orderBy([
+      { column: 's.saved_at', order: 'desc' },
+      { column: 's.message_id', order: 'desc' },
+    ])
     .limit(limit + 1)
     .select(...MESSAGE_COLUMNS.map((c) => `m.${c}`), 's.saved_at');
   if (page.cursor !== undefined) {

@@ -53,7 +53,17 @@ async function announce(deps: PresenceDeps, userId: string, status: PresenceStat
 /** The first connection of a user on this process: take a lease; announce if they came online. */
 export async function userConnected(deps: PresenceDeps, processId: string, userId: string): Promise<void> {
   const now = Date.now();
-  const cameOnline = await deps.redis.eval(ACQUIRE, 2, deps.keys.presence(userId), usersIndex(deps), processId, now, now + leaseMs(deps), userId, leaseMs(deps));
+  const cameOnline = await deps.redis.eval(
+    ACQUIRE,
+    2,
+    deps.keys.presence(userId),
+    usersIndex(deps),
+    processId,
+    now,
+    now + leaseMs(deps),
+    userId,
+    leaseMs(deps),
+  );
   if (cameOnline === 1) await announce(deps, userId, 'online');
 }
 

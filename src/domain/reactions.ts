@@ -3,7 +3,7 @@
 // removing what is not there changes nothing and announces nothing) and never lost.
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 import { accessStoredMessage, type Reaction } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 
@@ -46,9 +46,21 @@ export async function setReaction(deps: ReactionDeps, userId: string, messageId:
         .where({ message_id: messageId })
         .select(trx.raw('count(distinct emoji)::int as distinct'), trx.raw('count(*) filter (where user_id = ?)::int as mine', [userId]));
       const exists = await trx('message_reactions').where({ message_id: messageId, emoji }).first('user_id');
-      if (!exists && distinct >= MAX_EMOJI_PER_MESSAGE) throw new ValidationError(`A message takes at most ${MAX_EMOJI_PER_MESSAGE} different emoji.`, [{ field: 'emoji', code: 'too_many_emoji', message: 'limit reached' }]);
-      if (mine >= MAX_REACTIONS_PER_USER) throw new ValidationError(`At most ${MAX_REACTIONS_PER_USER} reactions per person on a message.`, [{ field: 'emoji', code: 'too_many_reactions', message: 'limit reached' }]);
-      changed = (await trx('message_reactions').insert({ message_id: messageId, emoji, user_id: userId }).onConflict(['message_id', 'emoji', 'user_id']).ignore().returning('user_id')).length;
+      if (!exists && distinct >= MAX_EMOJI_PER_MESSAGE)
+        throw new ValidationError(`A message takes at most ${MAX_EMOJI_PER_MESSAGE} different emoji.`, [
+          { field: 'emoji', code: 'too_many_emoji', message: 'limit reached' },
+        ]);
+      if (mine >= MAX_REACTIONS_PER_USER)
+        throw new ValidationError(`At most ${MAX_REACTIONS_PER_USER} reactions per person on a message.`, [
+          { field: 'emoji', code: 'too_many_reactions', message: 'limit reached' },
+        ]);
+      changed = (
+        await trx('message_reactions')
+          .insert({ message_id: messageId, emoji, user_id: userId })
+          .onConflict(['message_id', 'emoji', 'user_id'])
+          .ignore()
+          .returning('user_id')
+      ).length;
     } else {
       changed = await trx('message_reactions').where({ message_id: messageId, emoji, user_id: userId }).del();
     }

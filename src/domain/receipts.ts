@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import type { ChatEvent } from '../infra/events.js';
 import type { ReceiptJob } from '../infra/queues.js';
 import { accessChat, accessWorkspace } from './access.js';
-import { NotFoundError } from './errors.js';
+import { NotFoundError } from '../errors.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 import { iso } from './users.js';
 
@@ -67,7 +67,8 @@ export async function messageReaders(deps: ReceiptDeps, userId: string, messageI
   await accessChat(deps, userId, String(message.chat_id), 'read').catch(() => {
     throw new NotFoundError('message');
   });
-  const rows = await deps.db('chat_members')
+  const rows = await deps
+    .db('chat_members')
     .where({ chat_id: message.chat_id })
     .andWhere('last_read_seq', '>=', message.seq)
     .andWhereNot('user_id', message.sender_id)
@@ -102,7 +103,8 @@ export interface ChatUnread {
 
 /** Unread counts of every chat of a user in a workspace, in one query. */
 export async function unreadCounts(deps: Pick<Deps, 'db'>, userId: string, workspaceId: string, chatIds?: string[]): Promise<ChatUnread[]> {
-  const query = deps.db('chat_members as cm')
+  const query = deps
+    .db('chat_members as cm')
     .join('chats as c', 'c.id', 'cm.chat_id')
     .where('cm.user_id', userId)
     .andWhere('cm.workspace_id', workspaceId)

@@ -11,7 +11,7 @@
 import type { Db } from '../infra/db.js';
 import type { RedisKeys } from '../infra/redis.js';
 import { cachedBatch, dropCached, type CacheDeps } from './cache.js';
-import { UnauthenticatedError } from './errors.js';
+import { UnauthenticatedError } from '../errors.js';
 import { verifyAccessToken, type AuthUser, type TokenConfig } from './tokens.js';
 
 export interface SessionDeps extends CacheDeps {
@@ -46,15 +46,20 @@ const redisKey = (deps: SessionDeps, s: SessionRef) => deps.keys.cache(`session:
 
 /** Redis, then one Postgres query for the misses; the answers in the order of `sessions`. */
 async function lookUp(deps: SessionDeps, sessions: SessionRef[]): Promise<boolean[]> {
-  return cachedBatch(deps, sessions.map((s) => redisKey(deps, s)), async (misses) => {
-    const wanted = misses.map((i) => sessions[i]);
-    const rows: Array<{ family_id: string; user_id: string }> = await deps.db('refresh_tokens')
-      .whereRaw('family_id = any(?::uuid[])', [wanted.map((s) => s.sessionId)])
-      .whereNull('revoked_at')
-      .distinct('family_id', 'user_id');
-    const active = new Set(rows.map((r) => `${r.user_id}:${r.family_id}`));
-    return wanted.map((s) => active.has(localKey(s)));
-  });
+  return cachedBatch(
+    deps,
+    sessions.map((s) => redisKey(deps, s)),
+    async (misses) => {
+      const wanted = misses.map((i) => sessions[i]);
+      const rows: Array<{ family_id: string; user_id: string }> = await deps
+        .db('refresh_tokens')
+        .whereRaw('family_id = any(?::uuid[])', [wanted.map((s) => s.sessionId)])
+        .whereNull('revoked_at')
+        .distinct('family_id', 'user_id');
+      const active = new Set(rows.map((r) => `${r.user_id}:${r.family_id}`));
+      return wanted.map((s) => active.has(localKey(s)));
+    },
+  );
 }
 
 export async function sessionActive(deps: SessionDeps, userId: string, sessionId: string): Promise<boolean> {
@@ -95,5 +100,8 @@ export async function invalidateSessions(deps: SessionDeps, userId: string, sess
   const local = localCache(deps.db);
   local.epoch += 1;
   for (const sessionId of sessionIds) local.entries.delete(localKey({ userId, sessionId }));
-  await dropCached(deps, sessionIds.map((sessionId) => redisKey(deps, { userId, sessionId })));
+  await dropCached(
+    deps,
+    sessionIds.map((sessionId) => redisKey(deps, { userId, sessionId })),
+  );
 }

@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 import { accessStoredMessage, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 
@@ -30,7 +30,9 @@ const THREAD_UNREAD_SQL = `(select count(*)::int from messages m
    where m.thread_root_id = tf.root_id and m.seq > tf.last_read_seq and m.sender_id <> tf.user_id and m.deleted_at is null)`;
 
 async function threadState(db: Knex, userId: string, rootId: string, chatId: string): Promise<ThreadState> {
-  const row = await db('thread_follows as tf').where({ 'tf.user_id': userId, 'tf.root_id': rootId }).first('tf.following', 'tf.last_read_seq', db.raw(`${THREAD_UNREAD_SQL} as unread_count`));
+  const row = await db('thread_follows as tf')
+    .where({ 'tf.user_id': userId, 'tf.root_id': rootId })
+    .first('tf.following', 'tf.last_read_seq', db.raw(`${THREAD_UNREAD_SQL} as unread_count`));
   return row
     ? { root_id: rootId, chat_id: chatId, following: row.following, last_read_seq: Number(row.last_read_seq), unread_count: Number(row.unread_count) }
     : { root_id: rootId, chat_id: chatId, following: false, last_read_seq: 0, unread_count: 0 };
@@ -39,7 +41,10 @@ async function threadState(db: Knex, userId: string, rootId: string, chatId: str
 /** A root message I can read (not a reply itself): what every thread verb starts from. */
 async function accessRoot(deps: ThreadDeps, userId: string, rootId: string, mode: 'read' | 'member') {
   const { message } = await accessStoredMessage(deps, userId, rootId, mode);
-  if (message.thread_root_id !== null) throw new ValidationError('This message is a reply; its thread is the one of its root.', [{ field: 'mid', code: 'not_a_root', message: 'threads are one level deep', root_id: message.thread_root_id }]);
+  if (message.thread_root_id !== null)
+    throw new ValidationError('This message is a reply; its thread is the one of its root.', [
+      { field: 'mid', code: 'not_a_root', message: 'threads are one level deep', root_id: message.thread_root_id },
+    ]);
   return message;
 }
 
@@ -54,11 +59,19 @@ export async function getThread(deps: ThreadDeps, userId: string, rootId: string
   const rows = await q.orderBy('seq', newestFirst ? 'desc' : 'asc').limit(limit + 1);
   const shown = rows.slice(0, limit);
   if (newestFirst) shown.reverse();
-  const [rootMessage, ...replies] = await withDetails(deps.db, [toMessage(await deps.db('messages').where({ id: rootId }).first(MESSAGE_COLUMNS)), ...shown.map(toMessage)]);
+  const [rootMessage, ...replies] = await withDetails(deps.db, [
+    toMessage(await deps.db('messages').where({ id: rootId }).first(MESSAGE_COLUMNS)),
+    ...shown.map(toMessage),
+  ]);
   return { root: rootMessage, items: replies, has_more: rows.length > limit, thread: await threadState(deps.db, userId, rootId, root.chat_id) };
 }
 
-async function changeThread(deps: ThreadDeps, userId: string, root: { id: string; chat_id: string; workspace_id: string }, change: (trx: Knex.Transaction) => Promise<boolean>): Promise<ThreadState> {
+async function changeThread(
+  deps: ThreadDeps,
+  userId: string,
+  root: { id: string; chat_id: string; workspace_id: string },
+  change: (trx: Knex.Transaction) => Promise<boolean>,
+): Promise<ThreadState> {
   const { state, recorded } = await deps.db.transaction(async (trx) => {
     const changed = await change(trx);
     const state = await threadState(trx, userId, root.id, root.chat_id);
@@ -105,16 +118,25 @@ export interface FollowedThread {
 }
 
 /** Threads I follow, most recent reply first, in chats I am still in; optionally one workspace. */
-export async function listMyThreads(deps: ThreadDeps, userId: string, query: { workspace_id?: string; limit?: number; cursor?: string }): Promise<{ items: FollowedThread[]; next_cursor: string | null }> {
+export async function listMyThreads(
+  deps: ThreadDeps,
+  userId: string,
+  query: { workspace_id?: string; limit?: number; cursor?: string },
+): Promise<{ items: FollowedThread[]; next_cursor: string | null }> {
   if (query.workspace_id !== undefined) await accessWorkspace(deps, userId, query.workspace_id);
   const limit = Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT);
-  if (query.cursor !== undefined && !UUID_RE.test(query.cursor)) throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
-  const q = deps.db('thread_follows as tf')
+  if (query.cursor !== undefined && !UUID_RE.test(query.cursor))
+    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  const q = deps
+    .db('thread_follows as tf')
     .join('messages as r', 'r.id', 'tf.root_id')
     .join('chat_members as cm', (j) => j.on('cm.chat_id', 'tf.chat_id').andOn('cm.user_id', 'tf.user_id'))
     .where({ 'tf.user_id': userId, 'tf.following': true })
     .whereNotNull('r.last_reply_at')
-    .orderBy([{ column: 'r.last_reply_at', order: 'desc' }, { column: 'r.id', order: 'desc' }])
+    .orderBy([
+      { column: 'r.last_reply_at', order: 'desc' },
+      { column: 'r.id', order: 'desc' },
+    ])
     .limit(limit + 1)
     .select(...MESSAGE_COLUMNS.map((c) => `r.${c}`), 'tf.following', 'tf.last_read_seq', deps.db.raw(`${THREAD_UNREAD_SQL} as unread_count`));
   if (query.workspace_id !== undefined) q.where('r.workspace_id', query.workspace_id);
@@ -124,7 +146,13 @@ export async function listMyThreads(deps: ThreadDeps, userId: string, query: { w
   const roots = await withDetails(deps.db, page.map(toMessage));
   const items = page.map((r, i) => ({
     root: roots[i],
-    thread: { root_id: roots[i].id, chat_id: roots[i].chat_id, following: r.following, last_read_seq: Number(r.last_read_seq), unread_count: Number(r.unread_count) },
+    thread: {
+      root_id: roots[i].id,
+      chat_id: roots[i].chat_id,
+      following: r.following,
+      last_read_seq: Number(r.last_read_seq),
+      unread_count: Number(r.unread_count),
+    },
   }));
   return { items, next_cursor: rows.length > limit ? items[items.length - 1].root.id : null };
 }

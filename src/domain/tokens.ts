@@ -3,7 +3,7 @@
 // or key are refused. Whether the session is still active is sessions.ts's question.
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { UnauthenticatedError } from './errors.js';
+import { UnauthenticatedError } from '../errors.js';
 
 export interface AuthUser {
   id: string;

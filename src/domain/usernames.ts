@@ -16,7 +16,14 @@ export function usernameProblem(name: string): string | undefined {
 
 /** The handle an email suggests (its local part without accents, reduced to the allowed characters), or null. */
 export function usernameFromEmail(email: string): string | null {
-  const base = email.split('@')[0].normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9_.-]/g, '').slice(0, 24).replace(/^[._-]+|[._-]+$/g, '');
+  const base = email
+    .split('@')[0]
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, '')
+    .slice(0, 24)
+    .replace(/^[._-]+|[._-]+$/g, '');
   return base.length >= 2 && usernameProblem(base) === undefined ? base : null;
 }
 

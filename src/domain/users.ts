@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import type { ChatEvent } from '../infra/events.js';
 import type { Role } from './access.js';
 import { checkAccountPassword, revokeOtherSessions } from './auth.js';
-import { ConflictError, UnauthenticatedError, ValidationError } from './errors.js';
+import { ConflictError, UnauthenticatedError, ValidationError } from '../errors.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 import { hashPassword } from './passwords.js';
 import { isUsernameTaken } from './usernames.js';
@@ -46,8 +46,7 @@ export interface UserRow {
   created_at: Date | string;
 }
 
-export const iso = (value: Date | string | null | undefined): string | null =>
-  value == null ? null : new Date(value).toISOString();
+export const iso = (value: Date | string | null | undefined): string | null => (value == null ? null : new Date(value).toISOString());
 
 /** A time still ahead, as ISO; null if unset or past (expiry is applied at read time, no sweeper). */
 const ahead = (value: Date | string | null, now: number): string | null => (value !== null && new Date(value).getTime() > now ? iso(value) : null);
@@ -74,7 +73,10 @@ export function joinedUser(row: Record<string, unknown>): User {
 export const userColumns = USER_COLUMNS.map((c) => `u.${c} as u_${c}`);
 
 export async function getUser(deps: Pick<Deps, 'db'>, userId: string): Promise<User> {
-  const row = await deps.db('users').where({ id: userId }).first(...USER_COLUMNS);
+  const row = await deps
+    .db('users')
+    .where({ id: userId })
+    .first(...USER_COLUMNS);
   // A valid token for a user that no longer exists authenticates nobody.
   if (!row) throw new UnauthenticatedError();
   return toUser(row);
@@ -89,7 +91,8 @@ export interface MyWorkspace {
 
 export async function getMe(deps: Pick<Deps, 'db'>, userId: string): Promise<{ user: User; workspaces: MyWorkspace[] }> {
   const user = await getUser(deps, userId);
-  const rows = await deps.db('workspace_members as wm')
+  const rows = await deps
+    .db('workspace_members as wm')
     .join('workspaces as w', 'w.id', 'wm.workspace_id')
     .where('wm.user_id', userId)
     .orderBy('w.id')
@@ -140,16 +143,17 @@ export async function updateMe(
     const row = await deps.db('users').where({ id: userId }).first('email', 'password_hash');
     if (!row) throw new UnauthenticatedError();
     if (!(await checkAccountPassword(deps, row.email, row.password_hash, update.password.current))) {
-      throw new ValidationError('The current password is not correct.', [
-        { field: 'password.current', code: 'incorrect', message: 'does not match' },
-      ]);
+      throw new ValidationError('The current password is not correct.', [{ field: 'password.current', code: 'incorrect', message: 'does not match' }]);
     }
     patch.password_hash = await hashPassword(update.password.new);
   }
   if (Object.keys(patch).length === 0) return getUser(deps, userId);
   const { user, revoked, recorded } = await deps.db
     .transaction(async (trx) => {
-      const [row] = await trx('users').where({ id: userId }).update({ ...patch, updated_at: trx.fn.now() }).returning([...USER_COLUMNS]);
+      const [row] = await trx('users')
+        .where({ id: userId })
+        .update({ ...patch, updated_at: trx.fn.now() })
+        .returning([...USER_COLUMNS]);
       if (!row) throw new UnauthenticatedError();
       const user = toUser(row);
       return {

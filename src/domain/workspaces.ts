@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessWorkspace, invalidateChatMembers, invalidateWorkspaceMember, roleAtLeast, type Role } from './access.js';
 import { leftEvents, workspaceMemberEvent } from './chat-events.js';
-import { ConflictError, ForbiddenError, NotFoundError } from './errors.js';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
 import { iso, joinedUser, userColumns, type User } from './users.js';
 import { publishOutbox, recordEvents, type OutboxDeps } from './outbox.js';
 import { presenceOf, type PresenceStatus } from './presence.js';
@@ -91,7 +91,8 @@ export async function createWorkspace(deps: WorkspaceDeps, userId: string, name:
 }
 
 export async function listWorkspaces(deps: Pick<Deps, 'db'>, userId: string): Promise<Workspace[]> {
-  const rows = await deps.db('workspace_members as wm')
+  const rows = await deps
+    .db('workspace_members as wm')
     .join('workspaces as w', 'w.id', 'wm.workspace_id')
     .where('wm.user_id', userId)
     .orderBy('w.id')
@@ -135,33 +136,50 @@ function memberQuery(db: Knex, workspaceId: string) {
 const toMember = (row: Record<string, any>): WorkspaceMember => ({ user: joinedUser(row), role: row.role, joined_at: iso(row.joined_at)! });
 
 /** Records workspace.member_joined / member_updated with the member as they are inside `trx`. */
-export async function recordMemberEvent(trx: Knex.Transaction, type: 'workspace.member_joined' | 'workspace.member_updated', workspaceId: string, userId: string) {
+export async function recordMemberEvent(
+  trx: Knex.Transaction,
+  type: 'workspace.member_joined' | 'workspace.member_updated',
+  workspaceId: string,
+  userId: string,
+) {
   const row = await memberQuery(trx, workspaceId).where('wm.user_id', userId).first();
   return recordEvents(trx, [workspaceMemberEvent(type, workspaceId, toMember(row))]);
 }
 
 /** Guests see only themselves and people who share a chat with them. Ordered by user id. */
-export async function listMembers(deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>, userId: string, workspaceId: string, page: PageRequest): Promise<Page<WorkspaceMember & { presence: PresenceStatus }>> {
+export async function listMembers(
+  deps: Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>,
+  userId: string,
+  workspaceId: string,
+  page: PageRequest,
+): Promise<Page<WorkspaceMember & { presence: PresenceStatus }>> {
   const access = await accessWorkspace(deps, userId, workspaceId);
-  const query = memberQuery(deps.db, workspaceId).orderBy('wm.user_id').limit(page.limit + 1);
+  const query = memberQuery(deps.db, workspaceId)
+    .orderBy('wm.user_id')
+    .limit(page.limit + 1);
   if (page.cursor) query.where('wm.user_id', '>', page.cursor);
   if (access.role === 'guest') {
     query.where((q) =>
-      q.where('wm.user_id', userId).orWhereExists((sub) =>
-        sub
-          .select(deps.db.raw('1'))
-          .from('chat_members as mine')
-          .join('chat_members as theirs', 'theirs.chat_id', 'mine.chat_id')
-          .where('mine.user_id', userId)
-          .where('mine.workspace_id', workspaceId)
-          .whereRaw('theirs.user_id = wm.user_id'),
-      ),
+      q
+        .where('wm.user_id', userId)
+        .orWhereExists((sub) =>
+          sub
+            .select(deps.db.raw('1'))
+            .from('chat_members as mine')
+            .join('chat_members as theirs', 'theirs.chat_id', 'mine.chat_id')
+            .where('mine.user_id', userId)
+            .where('mine.workspace_id', workspaceId)
+            .whereRaw('theirs.user_id = wm.user_id'),
+        ),
     );
   }
   const rows = await query;
   const more = rows.length > page.limit;
   const members = rows.slice(0, page.limit).map(toMember);
-  const presence = await presenceOf(deps, members.map((m) => m.user.id));
+  const presence = await presenceOf(
+    deps,
+    members.map((m) => m.user.id),
+  );
   const items = members.map((m) => ({ ...m, presence: presence.get(m.user.id) ?? 'offline' }));
   return { items, next_cursor: more ? items[items.length - 1].user.id : null };
 }

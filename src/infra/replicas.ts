@@ -150,7 +150,10 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
     const probes = replicas.map(async (replica) => {
       if (replica.downUntil > now) return;
       try {
-        const { rows } = await withTimeout(replica.db.raw<{ rows: Array<{ lsn: string | null }> }>('select pg_last_wal_replay_lsn()::text as lsn'), PROBE_TIMEOUT_MS);
+        const { rows } = await withTimeout(
+          replica.db.raw<{ rows: Array<{ lsn: string | null }> }>('select pg_last_wal_replay_lsn()::text as lsn'),
+          PROBE_TIMEOUT_MS,
+        );
         // Null: not a standby (promoted, or misconfigured): its data is not the primary's.
         if (rows[0].lsn === null) throw new Error('not a standby (pg_last_wal_replay_lsn() is null)');
         replica.replayed = parseLsn(rows[0].lsn);
@@ -248,11 +251,16 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
         await probe();
         const now = Date.now();
         const floor = lagFloor(now);
-        const states = Object.fromEntries(replicas.map((r) => [r.name, {
-          state: r.downUntil > now ? 'skipped' : r.replayed === null ? 'unknown' : r.replayed >= floor ? 'ok' : 'lagging',
-          replay_lsn: r.replayed === null ? null : formatLsn(r.replayed),
-          ...(r.lastError ? { error: r.lastError } : {}),
-        }]));
+        const states = Object.fromEntries(
+          replicas.map((r) => [
+            r.name,
+            {
+              state: r.downUntil > now ? 'skipped' : r.replayed === null ? 'unknown' : r.replayed >= floor ? 'ok' : 'lagging',
+              replay_lsn: r.replayed === null ? null : formatLsn(r.replayed),
+              ...(r.lastError ? { error: r.lastError } : {}),
+            },
+          ]),
+        );
         return { replicas: replicas.length, states };
       },
     }),

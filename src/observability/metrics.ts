@@ -5,8 +5,7 @@ export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
 
 const make = {
-  counter: <L extends string>(name: string, help: string, labelNames: L[] = []) =>
-    new client.Counter<L>({ name, help, labelNames, registers: [registry] }),
+  counter: <L extends string>(name: string, help: string, labelNames: L[] = []) => new client.Counter<L>({ name, help, labelNames, registers: [registry] }),
   gauge: <L extends string>(name: string, help: string, labelNames: L[] = [], collect?: (this: client.Gauge<L>) => void | Promise<void>) =>
     new client.Gauge<L>({ name, help, labelNames, registers: [registry], collect }),
   histogram: <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
@@ -61,4 +60,3 @@ export const metrics = {
   rateLimited: make.counter('fechatter_rate_limited_total', 'Requests rejected by a rate limit', ['limit']),
   breakerState: make.gauge('fechatter_circuit_breaker_state', 'Circuit breaker state (0 closed, 1 half-open, 2 open)', ['breaker']),
 };
-

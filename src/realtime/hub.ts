@@ -3,7 +3,7 @@
 // dispatch() routes each stream event only to the connections that may want it (a user-scoped
 // event, one with `user_id`, only to that user's); the connection itself makes the final
 // decision (connection.ts).
-import { RateLimitedError } from '../domain/errors.js';
+import { RateLimitedError } from '../errors.js';
 import { membershipChanges, type EventEnvelope } from '../infra/events.js';
 import type { Connection, ConnectionIndex } from './connection.js';
 import type { Delivery } from './delivery.js';
@@ -99,7 +99,12 @@ export class Hub implements ConnectionIndex {
   dispatch(d: Delivery): void {
     const e = d.envelope;
     // Users a membership event adds to the chat or workspace: their connections are not indexed there yet.
-    const joining = e.type === 'resync_required' || e.workspace_id === null ? [] : membershipChanges(e as EventEnvelope).filter((c) => c.kind === 'join').map((c) => c.user_id);
+    const joining =
+      e.type === 'resync_required' || e.workspace_id === null
+        ? []
+        : membershipChanges(e as EventEnvelope)
+            .filter((c) => c.kind === 'join')
+            .map((c) => c.user_id);
     const audience = this.audienceOf(e);
 
     if (joining.length === 0 && this.starting.size === 0) {

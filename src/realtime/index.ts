@@ -11,7 +11,7 @@ import { bearerToken, mountRoutes } from '../api/route.js';
 import { opsRoutes } from '../api/routes/ops.js';
 import { koaApp } from '../api/security.js';
 import type { Deps } from '../deps.js';
-import { NotFoundError } from '../domain/errors.js';
+import { NotFoundError } from '../errors.js';
 import { authenticate } from '../domain/sessions.js';
 import type { AuthUser } from '../domain/tokens.js';
 import { startTyping } from '../domain/typing.js';
@@ -66,7 +66,9 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
   // bounds what reconnect storms of one user can cost (a replay may read much of the stream).
   const replays = new Map<string, Promise<void>>();
   const replayInTurn = (conn: Connection, lastEventId: string): Promise<void> => {
-    const turn = (replays.get(conn.userId) ?? Promise.resolve()).then(() => (conn.state === 'starting' ? replay(deps.redis, deps.stream, conn, lastEventId) : undefined));
+    const turn = (replays.get(conn.userId) ?? Promise.resolve()).then(() =>
+      conn.state === 'starting' ? replay(deps.redis, deps.stream, conn, lastEventId) : undefined,
+    );
     const settled = turn.catch(() => {});
     replays.set(conn.userId, settled);
     void settled.then(() => {

@@ -40,9 +40,12 @@ export function trackPresence(deps: Deps, connectedUsers: () => Iterable<string>
     await renewLeases(deps, processId, [...connectedUsers(), ...releasing.keys()]);
     await sweepExpired(deps);
   };
-  const timer = setInterval(() => {
-    tick().catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'presence renewal failed'));
-  }, leaseMs(deps) / 3);
+  const timer = setInterval(
+    () => {
+      tick().catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'presence renewal failed'));
+    },
+    leaseMs(deps) / 3,
+  );
   timer.unref();
 
   const releasing = new Map<string, NodeJS.Timeout>();
@@ -65,7 +68,10 @@ export function trackPresence(deps: Deps, connectedUsers: () => Iterable<string>
     },
     closed(userId, count) {
       if (count !== 0 || releasing.has(userId)) return;
-      releasing.set(userId, setTimeout(() => release(userId), RELEASE_GRACE_MS));
+      releasing.set(
+        userId,
+        setTimeout(() => release(userId), RELEASE_GRACE_MS),
+      );
     },
     async stop() {
       clearInterval(timer);

@@ -17,7 +17,10 @@ export function startSessionSweeper(deps: SessionDeps, connections: () => Connec
     running = true;
     try {
       const sessions = new Map(open.map((conn) => [conn.sessionId, conn.userId]));
-      const ended = await endedSessions(deps, [...sessions].map(([sessionId, userId]) => ({ userId, sessionId })));
+      const ended = await endedSessions(
+        deps,
+        [...sessions].map(([sessionId, userId]) => ({ userId, sessionId })),
+      );
       for (const conn of open) if (ended.has(conn.sessionId)) conn.end('session_revoked');
     } catch (err) {
       // Not cached and Postgres away: keep the connections (nobody can revoke meanwhile either) and retry.

@@ -13,7 +13,7 @@ import type { ServerOptions, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { zodDetails, id } from '../api/route.js';
 import { errorReply } from '../api/middleware.js';
-import { AppError, RateLimitedError, UnavailableError, ValidationError } from '../domain/errors.js';
+import { AppError, RateLimitedError, UnavailableError, ValidationError } from '../errors.js';
 import type { AuthUser } from '../domain/tokens.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, EndReason, Transport } from './connection.js';
@@ -52,10 +52,7 @@ export interface WsOptions {
   onTyping: (userId: string, chatId: string) => Promise<unknown>;
 }
 
-const frameSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ping') }),
-  z.strictObject({ type: z.literal('typing'), chat_id: id }),
-]);
+const frameSchema = z.discriminatedUnion('type', [z.strictObject({ type: z.literal('ping') }), z.strictObject({ type: z.literal('typing'), chat_id: id })]);
 
 const PONG = JSON.stringify({ type: 'pong' });
 

@@ -69,10 +69,14 @@ describe('API restarted under load', () => {
     expect(accepted.size).toBe(160);
     expect(retried).toBeGreaterThan(0);
 
-    const rows = await eventually(async () => {
-      const r = await env.deps.db('messages').where({ chat_id: chat }).orderBy('seq').select('id', 'seq', 'client_id');
-      return r.length >= 160 ? r : undefined;
-    }, 30_000, 200);
+    const rows = await eventually(
+      async () => {
+        const r = await env.deps.db('messages').where({ chat_id: chat }).orderBy('seq').select('id', 'seq', 'client_id');
+        return r.length >= 160 ? r : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(rows).toHaveLength(160);
     expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 160 }, (_, i) => i + 1));
     for (const row of rows) expect(accepted.get(row.client_id)).toBe(row.id);

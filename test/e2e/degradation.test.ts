@@ -37,7 +37,8 @@ async function startRedis() {
 }
 
 const send = (content: string) => request('POST', `/api/v1/chats/${chat}/messages`, { token: ann.token, body: { content, client_id: uuidv7() } });
-const storedContents = async () => (await env.deps.db('messages').where({ chat_id: chat }).orderBy('seq').select('seq', 'content')) as Array<{ seq: string; content: string }>;
+const storedContents = async () =>
+  (await env.deps.db('messages').where({ chat_id: chat }).orderBy('seq').select('seq', 'content')) as Array<{ seq: string; content: string }>;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'fechatter-outage-'));
@@ -48,8 +49,16 @@ beforeAll(async () => {
   await migrateLatest(migrator);
   await migrator.destroy();
   const vars = {
-    NODE_ENV: 'test', DATABASE_URL: pg.url, REDIS_URL: redis.url, REDIS_PREFIX: 'outage', JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: '0', WORKER_QUEUES: 'persist', CACHE_TTL_SECONDS: '600',
+    NODE_ENV: 'test',
+    DATABASE_URL: pg.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: 'outage',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WORKER_QUEUES: 'persist',
+    CACHE_TTL_SECONDS: '600',
   };
   const config = loadConfig(vars);
   const deps = await createDeps(config, createLogger('silent'));
@@ -96,10 +105,14 @@ describe('Postgres down', () => {
     expect(ready.body.checks.postgres.ok).toBe(false);
 
     await startPostgres();
-    const stored = await eventually(async () => {
-      const rows = await storedContents().catch(() => []);
-      return rows.length === 16 ? rows : undefined;
-    }, 60_000, 250);
+    const stored = await eventually(
+      async () => {
+        const rows = await storedContents().catch(() => []);
+        return rows.length === 16 ? rows : undefined;
+      },
+      60_000,
+      250,
+    );
     expect(stored.map((r) => Number(r.seq))).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     expect(stored.map((r) => r.content)).toEqual(['before the outage', ...Array.from({ length: 15 }, (_, i) => `during ${i + 1}`)]);
 
@@ -121,15 +134,23 @@ describe('Redis down', () => {
     expect((await request('GET', '/health/ready')).status).toBe(503);
 
     await startRedis();
-    const after = await eventually(async () => {
-      const res = await send('after redis returned');
-      return res.status === 202 ? res : undefined;
-    }, 20_000, 250);
+    const after = await eventually(
+      async () => {
+        const res = await send('after redis returned');
+        return res.status === 202 ? res : undefined;
+      },
+      20_000,
+      250,
+    );
     expect(after.body.status).toBe('accepted');
-    const stored = await eventually(async () => {
-      const rows = await storedContents();
-      return rows.length === before + 1 ? rows : undefined;
-    }, 30_000, 250);
+    const stored = await eventually(
+      async () => {
+        const rows = await storedContents();
+        return rows.length === before + 1 ? rows : undefined;
+      },
+      30_000,
+      250,
+    );
     expect(stored.at(-1)!.content).toBe('after redis returned');
     expect(stored.map((r) => r.content)).not.toContain('while redis is away');
   }, 120_000);

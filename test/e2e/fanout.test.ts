@@ -107,7 +107,9 @@ describe('the whole write path', () => {
     const bobB = await openSse(fanoutB.url, bob.token);
     const aliceA = await openWs(fanoutA.url, alice.token);
     const replies = await Promise.all(
-      range(1, 40).map((i) => request('POST', `/api/v1/chats/${chat}/messages`, { token: alice.token, body: { content: `hello ${i}`, client_id: `e2e-${i}` } })),
+      range(1, 40).map((i) =>
+        request('POST', `/api/v1/chats/${chat}/messages`, { token: alice.token, body: { content: `hello ${i}`, client_id: `e2e-${i}` } }),
+      ),
     );
     for (const r of replies) expect(r.status).toBe(202);
     const accepted = new Set(replies.map((r) => r.body.id));

@@ -53,7 +53,10 @@ describe('the outbox with real processes', () => {
     api = await spawnRole(env, 'api');
     const request = client(api.url);
     const [owner, bob, carol] = await Promise.all(['Owner', 'Bob', 'Carol'].map((n) => fixtureUser(env.deps, n)));
-    const wid = await fixtureWorkspace(env.deps, owner, [[bob, 'member'], [carol, 'member']]);
+    const wid = await fixtureWorkspace(env.deps, owner, [
+      [bob, 'member'],
+      [carol, 'member'],
+    ]);
     const chatId = await fixtureChat(env.deps, wid, owner, [bob, carol]);
     const bobWs = await openWs(fanout.url, bob.token);
     const send = (content: string) => request('POST', `/api/v1/chats/${chatId}/messages`, { token: owner.token, body: { content, client_id: content } });
@@ -71,7 +74,11 @@ describe('the outbox with real processes', () => {
     await ownerWs.inbox.until((fs) => fs.some((f) => f.type === 'message.created' && f.data.content === 'after'), 10_000);
     await ownerWs.inbox.until((fs) => fs.some((f) => f.type === 'presence.updated' && f.data.user_id === carol.id), 10_000);
     expect(bobWs.inbox.frames.slice(left)).toEqual([]);
-    expect(bobWs.inbox.frames.map((f) => f.type).filter((t) => t !== 'presence.updated')).toEqual(['message.created', 'chat.member_left', 'workspace.member_left']);
+    expect(bobWs.inbox.frames.map((f) => f.type).filter((t) => t !== 'presence.updated')).toEqual([
+      'message.created',
+      'chat.member_left',
+      'workspace.member_left',
+    ]);
     await Promise.all([bobWs, ownerWs, carolWs].map((c) => c.close()));
   });
 });

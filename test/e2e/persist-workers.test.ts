@@ -19,7 +19,11 @@ beforeAll(async () => {
   api = await startInProcess(env, 'api');
   request = client(api.url);
   users = await Promise.all(['Ann', 'Bob', 'Cat', 'Dan'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, users[0], users.slice(1).map((u) => [u, 'member'] as [FixtureUser, 'member']));
+  wid = await fixtureWorkspace(
+    env.deps,
+    users[0],
+    users.slice(1).map((u) => [u, 'member'] as [FixtureUser, 'member']),
+  );
 });
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
@@ -49,7 +53,10 @@ async function sendMany(chatId: string, perUser: number, parallel: number, prefi
         Array.from({ length: parallel }, async () => {
           while (next < perUser) {
             const clientId = `${prefix}-${user.id}-${next++}`;
-            const res = await request('POST', `/api/v1/chats/${chatId}/messages`, { token: user.token, body: { content: `hello from ${clientId}`, client_id: clientId } });
+            const res = await request('POST', `/api/v1/chats/${chatId}/messages`, {
+              token: user.token,
+              body: { content: `hello from ${clientId}`, client_id: clientId },
+            });
             expect(res.status).toBe(202);
             sent.push({ id: res.body.id, client_id: clientId, sender_id: user.id });
           }

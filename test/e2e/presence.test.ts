@@ -14,7 +14,8 @@ let request: ReturnType<typeof client>;
 let ann: FixtureUser, bob: FixtureUser, outsider: FixtureUser;
 let wid: string;
 
-const presenceOf = (frames: Frame[], userId: string) => frames.filter((f) => f.type === 'presence.updated' && f.data.user_id === userId).map((f) => f.data.status);
+const presenceOf = (frames: Frame[], userId: string) =>
+  frames.filter((f) => f.type === 'presence.updated' && f.data.user_id === userId).map((f) => f.data.status);
 async function memberPresence(userId: string) {
   const res = await request('GET', `/api/v1/workspaces/${wid}/members`, { token: ann.token });
   return res.body.items.find((m: { user: { id: string } }) => m.user.id === userId)?.presence;

@@ -12,7 +12,11 @@ import { client } from '../helpers/env.js';
 function startAll(dataDir: string, port = 0) {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development' };
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'REDIS_PREFIX']) delete env[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'src/main.ts'), 'all'], { cwd: packageRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'src/main.ts'), 'all'], {
+    cwd: packageRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const url = new Promise<string>((resolve, reject) => {
@@ -52,7 +56,9 @@ describe('npm start (fechatter all) on embedded services', () => {
     expect(ready.status).toBe(200);
     expect(ready.body.checks.postgres.ok).toBe(true);
     expect(ready.body.checks.redis.ok).toBe(true);
-    const signup = await request('POST', '/api/v1/auth/signup', { body: { email: 'Restart@Example.com', password: 'correct horse battery', display_name: 'Restart' } });
+    const signup = await request('POST', '/api/v1/auth/signup', {
+      body: { email: 'Restart@Example.com', password: 'correct horse battery', display_name: 'Restart' },
+    });
     expect(signup.status).toBe(201);
 
     first.child.kill('SIGTERM');
@@ -104,7 +110,11 @@ describe('npm start without redis-server', () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fechatter-noredis-'));
     const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: '0', PATH: path.join(dataDir, 'empty-bin') };
     for (const name of ['DATABASE_URL', 'REDIS_URL']) delete env[name];
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'src/main.ts'), 'all'], { cwd: packageRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'src/main.ts'), 'all'], {
+      cwd: packageRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));

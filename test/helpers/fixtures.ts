@@ -21,9 +21,7 @@ export interface FixtureUser {
 export async function fixtureUser(deps: Deps, name: string): Promise<FixtureUser> {
   const username = `${name.toLowerCase().replace(/[^a-z0-9]/g, '') || 'user'}-${Math.random().toString(36).slice(2, 8)}`;
   const email = `${username}@example.com`;
-  const [row] = await deps.db('users')
-    .insert({ email, username, display_name: name, password_hash: 'fixture: no password login' })
-    .returning(['id']);
+  const [row] = await deps.db('users').insert({ email, username, display_name: name, password_hash: 'fixture: no password login' }).returning(['id']);
   const id = String(row.id);
   const sessionId = randomUUID();
   await deps.db('refresh_tokens').insert({ user_id: id, family_id: sessionId, token_hash: randomUUID(), expires_at: new Date(Date.now() + 86_400_000) });
@@ -34,15 +32,22 @@ export async function fixtureWorkspace(deps: Deps, owner: FixtureUser, members: 
   const slug = `ws-${Math.random().toString(36).slice(2, 10)}`;
   const [row] = await deps.db('workspaces').insert({ name: slug, slug, created_by: owner.id }).returning(['id']);
   const id = String(row.id);
-  await deps.db('workspace_members').insert([
-    { workspace_id: id, user_id: owner.id, role: 'owner' },
-    ...members.map(([user, role]) => ({ workspace_id: id, user_id: user.id, role })),
-  ]);
+  await deps
+    .db('workspace_members')
+    .insert([{ workspace_id: id, user_id: owner.id, role: 'owner' }, ...members.map(([user, role]) => ({ workspace_id: id, user_id: user.id, role }))]);
   return id;
 }
 
-export async function fixtureChat(deps: Deps, workspaceId: string, creator: FixtureUser, members: FixtureUser[], type: ChatType = 'private', name = 'general'): Promise<string> {
-  const [row] = await deps.db('chats')
+export async function fixtureChat(
+  deps: Deps,
+  workspaceId: string,
+  creator: FixtureUser,
+  members: FixtureUser[],
+  type: ChatType = 'private',
+  name = 'general',
+): Promise<string> {
+  const [row] = await deps
+    .db('chats')
     .insert({ workspace_id: workspaceId, type, name: type === 'public' || type === 'private' ? name : null, created_by: creator.id })
     .returning(['id']);
   const id = String(row.id);

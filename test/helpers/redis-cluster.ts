@@ -23,7 +23,10 @@ export async function startRedisCluster(dataDir: string, masters = 3): Promise<L
     for (let i = 0; i < masters; i++) nodes.push(await startEmbeddedRedis({ dataDir: path.join(dataDir, `node-${i}`), persistent: false, cluster: true }));
     const addresses = nodes.map((n) => new URL(n.url).host);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
-    await waitForClusterOk(nodes.map((n) => n.url), 30_000);
+    await waitForClusterOk(
+      nodes.map((n) => n.url),
+      30_000,
+    );
     return {
       url: clusterUrl(addresses.map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))),
       nodeUrls: nodes.map((n) => n.url),

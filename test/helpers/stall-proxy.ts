@@ -45,7 +45,9 @@ export async function stallProxy(targetUrl: string): Promise<StallProxy> {
 /** Node-naming replies of a cluster, with node ports swapped for their proxies' (RESP integers and MOVED/ASK). */
 function rewritePorts(chunk: Buffer, ports: Map<number, number>, slotsReply: boolean): Buffer {
   let text = chunk.toString('latin1');
-  text = text.replace(/^-(MOVED|ASK) (\d+) ([^:\r]+):(\d+)\r\n/gm, (all, kind, slot, host, port) => (ports.has(Number(port)) ? `-${kind} ${slot} ${host}:${ports.get(Number(port))}\r\n` : all));
+  text = text.replace(/^-(MOVED|ASK) (\d+) ([^:\r]+):(\d+)\r\n/gm, (all, kind, slot, host, port) =>
+    ports.has(Number(port)) ? `-${kind} ${slot} ${host}:${ports.get(Number(port))}\r\n` : all,
+  );
   if (slotsReply) text = text.replace(/\r\n:(\d+)\r\n/g, (all, port) => (ports.has(Number(port)) ? `\r\n:${ports.get(Number(port))}\r\n` : all));
   return Buffer.from(text, 'latin1');
 }

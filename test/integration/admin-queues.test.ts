@@ -54,7 +54,14 @@ describe('Bull Board by default', () => {
     expect(add.status).toBe(403);
     expect(add.body).toEqual({ error: { code: 'forbidden', message: expect.any(String), details: [] } });
     const job = await b.env.deps.queues.persist.add('persist', { ...message, id: '00000000-0000-7000-8000-000000000002' });
-    for (const path of [`persist/${job.id}/retry`, 'persist/retry/failed', `persist/${job.id}/promote`, `persist/${job.id}/clean`, 'persist/clean/waiting', 'pause']) {
+    for (const path of [
+      `persist/${job.id}/retry`,
+      'persist/retry/failed',
+      `persist/${job.id}/promote`,
+      `persist/${job.id}/clean`,
+      'persist/clean/waiting',
+      'pause',
+    ]) {
       const res = await b.request('PUT', `/admin/queues/api/queues/${path}`, { headers: origin });
       expect(res.status, path).toBe(403);
     }
@@ -71,7 +78,8 @@ describe('Bull Board with ADMIN_QUEUES_WRITABLE=true', () => {
   const b = board({ ADMIN_QUEUES_WRITABLE: 'true' });
 
   it('refuses actions from another origin, or of unknown origin, with 403; accepts same-origin ones', async () => {
-    const add = (headers: Record<string, string>) => b.request('POST', '/admin/queues/api/queues/persist/add', { headers: { ...basic, ...headers }, body: forged });
+    const add = (headers: Record<string, string>) =>
+      b.request('POST', '/admin/queues/api/queues/persist/add', { headers: { ...basic, ...headers }, body: forged });
     const crossSite = await add({ origin: 'https://evil.example' });
     expect(crossSite.status).toBe(403);
     expect(crossSite.body).toEqual({ error: { code: 'forbidden', message: expect.any(String), details: [] } });

@@ -22,7 +22,10 @@ beforeAll(async () => {
   app = await startInProcess(env, 'all');
   request = client(app.url);
   [ann, bob, cat, stranger] = await Promise.all(['Ann', 'Bob', 'Cat', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [cat, 'member']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [cat, 'member'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
   general = await fixtureChat(env.deps, wid, ann, [bob, cat], 'public', 'general');
   secret = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'secret');
@@ -33,7 +36,10 @@ afterAll(async () => {
 });
 
 const filesDir = () => path.join(env.config.DATA_DIR, 'files');
-const blobCount = () => (existsSync(filesDir()) ? readdirSync(filesDir(), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.parentPath.includes('.tmp')).length : 0);
+const blobCount = () =>
+  existsSync(filesDir())
+    ? readdirSync(filesDir(), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.parentPath.includes('.tmp')).length
+    : 0;
 
 async function upload(user: FixtureUser, chatId: string, body: Buffer | ReadableStream, filename: string, type = 'application/octet-stream') {
   const res = await fetch(`${app.url}/api/v1/chats/${chatId}/attachments?filename=${encodeURIComponent(filename)}`, {
@@ -56,14 +62,24 @@ async function say(user: FixtureUser, chatId: string, content: string, attachmen
   });
 }
 
-const png = () => sharp({ create: { width: 640, height: 400, channels: 3, background: '#3366aa' } }).png().toBuffer();
+const png = () =>
+  sharp({ create: { width: 640, height: 400, channels: 3, background: '#3366aa' } })
+    .png()
+    .toBuffer();
 
 describe('attachments', () => {
   it('upload an image, send it, and let chat members download it and its thumbnail', async () => {
     const image = await png();
     const up = await upload(ann, general, image, '../../etc/holiday.png', 'text/plain');
     expect(up.status).toBe(201);
-    expect(up.body).toMatchObject({ filename: 'holiday.png', content_type: 'image/png', size: image.length, width: 640, height: 400, thumbnail_url: `/api/v1/attachments/${up.body.id}/thumbnail` });
+    expect(up.body).toMatchObject({
+      filename: 'holiday.png',
+      content_type: 'image/png',
+      size: image.length,
+      width: 640,
+      height: 400,
+      thumbnail_url: `/api/v1/attachments/${up.body.id}/thumbnail`,
+    });
 
     // Before it is sent only the uploader sees it.
     const get = (user: FixtureUser, url: string) => fetch(`${app.url}${url}`, { headers: { authorization: `Bearer ${user.token}` } });
@@ -121,14 +137,21 @@ describe('attachments', () => {
     expect((await upload(ann, general, stream as unknown as ReadableStream, 'stream.bin')).status).toBe(413);
     expect(blobCount()).toBe(before);
     expect((await upload(ann, general, Buffer.alloc(0), 'empty.txt')).status).toBe(400);
-    expect((await fetch(`${app.url}/api/v1/chats/${general}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${ann.token}` }, body: 'x' })).status).toBe(400);
+    expect(
+      (await fetch(`${app.url}/api/v1/chats/${general}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${ann.token}` }, body: 'x' })).status,
+    ).toBe(400);
     expect((await upload(stranger, general, Buffer.from('x'), 'x.txt')).status).toBe(404);
   });
 
   it('refuses attachments that are not mine, not of this chat, or already sent', async () => {
     const mine = await upload(bob, general, Buffer.from('bob file'), 'bob.txt');
     const bad = async (user: FixtureUser, chatId: string, ids: string[]) =>
-      (await request('POST', `/api/v1/chats/${chatId}/messages`, { token: user.token, body: { content: 'x', client_id: `bad-${++sent}`, attachment_ids: ids } })).status;
+      (
+        await request('POST', `/api/v1/chats/${chatId}/messages`, {
+          token: user.token,
+          body: { content: 'x', client_id: `bad-${++sent}`, attachment_ids: ids },
+        })
+      ).status;
     expect(await bad(ann, general, [mine.body.id])).toBe(400);
     expect(await bad(bob, secret, [mine.body.id])).toBe(400);
     await say(bob, general, 'mine', [mine.body.id]);
@@ -150,7 +173,10 @@ describe('attachments', () => {
     const unsent = await upload(bob, general, await png(), 'forgotten.png');
     const kept = await upload(bob, general, Buffer.from('sent'), 'sent.txt');
     await say(bob, general, 'sent one', [kept.body.id]);
-    await env.deps.db('attachments').whereIn('id', [unsent.body.id, kept.body.id]).update({ created_at: new Date(Date.now() - 25 * 3600_000) });
+    await env.deps
+      .db('attachments')
+      .whereIn('id', [unsent.body.id, kept.body.id])
+      .update({ created_at: new Date(Date.now() - 25 * 3600_000) });
     const before = blobCount();
     expect(await sweepUnsentUploads(env.deps)).toBe(1);
     expect(await env.deps.db('attachments').whereIn('id', [unsent.body.id, kept.body.id]).pluck('id')).toEqual([kept.body.id]);

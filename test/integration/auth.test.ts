@@ -32,12 +32,19 @@ const unauthenticated = { error: { code: 'unauthenticated', message: expect.any(
 describe('signup and login', () => {
   it('signs up with a lower-cased email and returns a token pair', async () => {
     const email = uniqueEmail('Mixed').replace('mixed', 'MiXeD');
-    const res = await request('POST', '/api/v1/auth/signup', { body: { email: `  ${email.toUpperCase()} `, password: 'password123', display_name: '  Ann  ' } });
+    const res = await request('POST', '/api/v1/auth/signup', {
+      body: { email: `  ${email.toUpperCase()} `, password: 'password123', display_name: '  Ann  ' },
+    });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       user: {
-        id: expect.stringMatching(/^\d+$/), email: email.toLowerCase(), display_name: 'Ann', username: email.split('@')[0].toLowerCase(),
-        status: null, dnd_until: null, created_at: expect.stringMatching(/Z$/),
+        id: expect.stringMatching(/^\d+$/),
+        email: email.toLowerCase(),
+        display_name: 'Ann',
+        username: email.split('@')[0].toLowerCase(),
+        status: null,
+        dnd_until: null,
+        created_at: expect.stringMatching(/Z$/),
       },
       access_token: expect.any(String),
       refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
@@ -180,7 +187,10 @@ describe('refresh tokens', () => {
   it('refuses unknown and expired refresh tokens', async () => {
     expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: 'A'.repeat(43) } })).status).toBe(401);
     const session = await signup('exp');
-    await env.deps.db('refresh_tokens').where({ user_id: session.user.id }).update({ expires_at: new Date(Date.now() - 1000) });
+    await env.deps
+      .db('refresh_tokens')
+      .where({ user_id: session.user.id })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     expect((await request('POST', '/api/v1/auth/refresh', { body: { refresh_token: session.refresh_token } })).status).toBe(401);
   });
 

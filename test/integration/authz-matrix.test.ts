@@ -28,7 +28,11 @@ beforeAll(async () => {
     guest: await fixtureUser(d, 'Guest'),
     stranger: await fixtureUser(d, 'Stranger'),
   };
-  wid = await fixtureWorkspace(d, users.owner, [[users.admin, 'admin'], [users.member, 'member'], [users.guest, 'guest']]);
+  wid = await fixtureWorkspace(d, users.owner, [
+    [users.admin, 'admin'],
+    [users.member, 'member'],
+    [users.guest, 'guest'],
+  ]);
   const other = await fixtureWorkspace(d, users.stranger);
   await fixtureChat(d, other, users.stranger, [], 'public', 'elsewhere');
   privateChat = await fixtureChat(d, wid, users.member, [users.owner, users.admin, users.guest], 'private', 'team');
@@ -64,11 +68,19 @@ const s = (owner: number, admin: number, member: number, guest: number, stranger
 const cases: Case[] = [
   { name: 'GET /me', expect: s(200, 200, 200, 200, 200), call: async () => ({ method: 'GET', path: '/me' }) },
   { name: 'PATCH /me', expect: s(200, 200, 200, 200, 200), call: async () => ({ method: 'PATCH', path: '/me', body: {} }) },
-  { name: 'POST /auth/logout', expect: s(204, 204, 204, 204, 204), call: async () => ({ method: 'POST', path: '/auth/logout', body: { refresh_token: 'unknown' } }) },
+  {
+    name: 'POST /auth/logout',
+    expect: s(204, 204, 204, 204, 204),
+    call: async () => ({ method: 'POST', path: '/auth/logout', body: { refresh_token: 'unknown' } }),
+  },
   { name: 'POST /workspaces', expect: s(201, 201, 201, 201, 201), call: async () => ({ method: 'POST', path: '/workspaces', body: { name: 'Matrix' } }) },
   { name: 'GET /workspaces', expect: s(200, 200, 200, 200, 200), call: async () => ({ method: 'GET', path: '/workspaces' }) },
   { name: 'GET /workspaces/:wid', expect: s(200, 200, 200, 200, 404), call: async () => ({ method: 'GET', path: `/workspaces/${wid}` }) },
-  { name: 'PATCH /workspaces/:wid', expect: s(200, 200, 403, 403, 404), call: async () => ({ method: 'PATCH', path: `/workspaces/${wid}`, body: { name: 'Renamed' } }) },
+  {
+    name: 'PATCH /workspaces/:wid',
+    expect: s(200, 200, 403, 403, 404),
+    call: async () => ({ method: 'PATCH', path: `/workspaces/${wid}`, body: { name: 'Renamed' } }),
+  },
   { name: 'GET /workspaces/:wid/members', expect: s(200, 200, 200, 200, 404), call: async () => ({ method: 'GET', path: `/workspaces/${wid}/members` }) },
   {
     name: 'PATCH /workspaces/:wid/members/:uid',
@@ -85,15 +97,31 @@ const cases: Case[] = [
     expect: s(204, 204, 403, 403, 404),
     call: async () => ({ method: 'DELETE', path: `/workspaces/${wid}/members/${(await freshMember()).id}` }),
   },
-  { name: 'POST /workspaces/:wid/invitations', expect: s(201, 201, 403, 403, 404), call: async () => ({ method: 'POST', path: `/workspaces/${wid}/invitations`, body: { role: 'member' } }) },
-  { name: 'POST /workspaces/:wid/invitations (admin role)', expect: s(201, 403, 403, 403, 404), call: async () => ({ method: 'POST', path: `/workspaces/${wid}/invitations`, body: { role: 'admin' } }) },
-  { name: 'GET /workspaces/:wid/invitations', expect: s(200, 200, 403, 403, 404), call: async () => ({ method: 'GET', path: `/workspaces/${wid}/invitations` }) },
+  {
+    name: 'POST /workspaces/:wid/invitations',
+    expect: s(201, 201, 403, 403, 404),
+    call: async () => ({ method: 'POST', path: `/workspaces/${wid}/invitations`, body: { role: 'member' } }),
+  },
+  {
+    name: 'POST /workspaces/:wid/invitations (admin role)',
+    expect: s(201, 403, 403, 403, 404),
+    call: async () => ({ method: 'POST', path: `/workspaces/${wid}/invitations`, body: { role: 'admin' } }),
+  },
+  {
+    name: 'GET /workspaces/:wid/invitations',
+    expect: s(200, 200, 403, 403, 404),
+    call: async () => ({ method: 'GET', path: `/workspaces/${wid}/invitations` }),
+  },
   {
     name: 'DELETE /workspaces/:wid/invitations/:id',
     expect: s(204, 204, 403, 403, 404),
     call: async () => ({ method: 'DELETE', path: `/workspaces/${wid}/invitations/${(await freshInvitation()).id}` }),
   },
-  { name: 'GET /invitations/:token', expect: s(200, 200, 200, 200, 200, 200), call: async () => ({ method: 'GET', path: `/invitations/${(await freshInvitation()).token}` }) },
+  {
+    name: 'GET /invitations/:token',
+    expect: s(200, 200, 200, 200, 200, 200),
+    call: async () => ({ method: 'GET', path: `/invitations/${(await freshInvitation()).token}` }),
+  },
   {
     // Members accepting get a no-op 200; an outsider joins (that is what an invitation is for).
     // A throw-away outsider, so the shared stranger stays a stranger for the other cases.
@@ -105,12 +133,24 @@ const cases: Case[] = [
       ...(actor === 'stranger' ? { token: (await fixtureUser(env.deps, 'Outsider')).token } : {}),
     }),
   },
-  { name: 'POST /workspaces/:wid/chats', expect: s(201, 201, 201, 403, 404), call: async () => ({ method: 'POST', path: `/workspaces/${wid}/chats`, body: { type: 'private', name: 'new' } }) },
+  {
+    name: 'POST /workspaces/:wid/chats',
+    expect: s(201, 201, 201, 403, 404),
+    call: async () => ({ method: 'POST', path: `/workspaces/${wid}/chats`, body: { type: 'private', name: 'new' } }),
+  },
   { name: 'GET /workspaces/:wid/chats', expect: s(200, 200, 200, 200, 404), call: async () => ({ method: 'GET', path: `/workspaces/${wid}/chats` }) },
-  { name: 'GET /workspaces/:wid/chats?browse=public', expect: s(200, 200, 200, 403, 404), call: async () => ({ method: 'GET', path: `/workspaces/${wid}/chats?browse=public` }) },
+  {
+    name: 'GET /workspaces/:wid/chats?browse=public',
+    expect: s(200, 200, 200, 403, 404),
+    call: async () => ({ method: 'GET', path: `/workspaces/${wid}/chats?browse=public` }),
+  },
   { name: 'GET /chats/:cid (private)', expect: s(200, 200, 200, 200, 404), call: async () => ({ method: 'GET', path: `/chats/${privateChat}` }) },
   { name: 'GET /chats/:cid (public, not joined)', expect: s(200, 200, 200, 404, 404), call: async () => ({ method: 'GET', path: `/chats/${publicChat}` }) },
-  { name: 'PATCH /chats/:cid', expect: s(200, 200, 200, 403, 404), call: async () => ({ method: 'PATCH', path: `/chats/${privateChat}`, body: { topic: 'x' } }) },
+  {
+    name: 'PATCH /chats/:cid',
+    expect: s(200, 200, 200, 403, 404),
+    call: async () => ({ method: 'PATCH', path: `/chats/${privateChat}`, body: { topic: 'x' } }),
+  },
   { name: 'DELETE /chats/:cid', expect: s(204, 204, 204, 403, 404), call: async () => ({ method: 'DELETE', path: `/chats/${await freshTeamChat()}` }) },
   { name: 'GET /chats/:cid/members', expect: s(200, 200, 200, 200, 404), call: async () => ({ method: 'GET', path: `/chats/${privateChat}/members` }) },
   {
@@ -150,7 +190,8 @@ describe('authorization matrix', () => {
         const { method, path, body, token } = await c.call(actor);
         const res = await request(method, `/api/v1${path}`, { token: token ?? tokenOf(actor), body });
         got[actor] = res.status;
-        if (res.status >= 400) expect(res.body.error, `${actor} ${method} ${path}`).toEqual({ code: expect.any(String), message: expect.any(String), details: expect.any(Array) });
+        if (res.status >= 400)
+          expect(res.body.error, `${actor} ${method} ${path}`).toEqual({ code: expect.any(String), message: expect.any(String), details: expect.any(Array) });
       }
       expect(got).toEqual(c.expect);
     });
@@ -171,15 +212,33 @@ describe('authorization matrix', () => {
   it('publishes every route in the OpenAPI document', async () => {
     const doc = (await request('GET', '/api/v1/openapi.json')).body;
     const expected: Array<[string, string]> = [
-      ['/api/v1/auth/signup', 'post'], ['/api/v1/auth/login', 'post'], ['/api/v1/auth/refresh', 'post'], ['/api/v1/auth/logout', 'post'],
-      ['/api/v1/me', 'get'], ['/api/v1/me', 'patch'],
-      ['/api/v1/workspaces', 'post'], ['/api/v1/workspaces', 'get'], ['/api/v1/workspaces/{wid}', 'get'], ['/api/v1/workspaces/{wid}', 'patch'],
-      ['/api/v1/workspaces/{wid}/members', 'get'], ['/api/v1/workspaces/{wid}/members/{uid}', 'patch'], ['/api/v1/workspaces/{wid}/members/{uid}', 'delete'],
-      ['/api/v1/workspaces/{wid}/invitations', 'post'], ['/api/v1/workspaces/{wid}/invitations', 'get'], ['/api/v1/workspaces/{wid}/invitations/{id}', 'delete'],
-      ['/api/v1/invitations/{token}', 'get'], ['/api/v1/invitations/{token}/accept', 'post'],
-      ['/api/v1/workspaces/{wid}/chats', 'post'], ['/api/v1/workspaces/{wid}/chats', 'get'],
-      ['/api/v1/chats/{cid}', 'get'], ['/api/v1/chats/{cid}', 'patch'], ['/api/v1/chats/{cid}', 'delete'],
-      ['/api/v1/chats/{cid}/members', 'get'], ['/api/v1/chats/{cid}/members', 'post'], ['/api/v1/chats/{cid}/members/{uid}', 'delete'], ['/api/v1/chats/{cid}/join', 'post'],
+      ['/api/v1/auth/signup', 'post'],
+      ['/api/v1/auth/login', 'post'],
+      ['/api/v1/auth/refresh', 'post'],
+      ['/api/v1/auth/logout', 'post'],
+      ['/api/v1/me', 'get'],
+      ['/api/v1/me', 'patch'],
+      ['/api/v1/workspaces', 'post'],
+      ['/api/v1/workspaces', 'get'],
+      ['/api/v1/workspaces/{wid}', 'get'],
+      ['/api/v1/workspaces/{wid}', 'patch'],
+      ['/api/v1/workspaces/{wid}/members', 'get'],
+      ['/api/v1/workspaces/{wid}/members/{uid}', 'patch'],
+      ['/api/v1/workspaces/{wid}/members/{uid}', 'delete'],
+      ['/api/v1/workspaces/{wid}/invitations', 'post'],
+      ['/api/v1/workspaces/{wid}/invitations', 'get'],
+      ['/api/v1/workspaces/{wid}/invitations/{id}', 'delete'],
+      ['/api/v1/invitations/{token}', 'get'],
+      ['/api/v1/invitations/{token}/accept', 'post'],
+      ['/api/v1/workspaces/{wid}/chats', 'post'],
+      ['/api/v1/workspaces/{wid}/chats', 'get'],
+      ['/api/v1/chats/{cid}', 'get'],
+      ['/api/v1/chats/{cid}', 'patch'],
+      ['/api/v1/chats/{cid}', 'delete'],
+      ['/api/v1/chats/{cid}/members', 'get'],
+      ['/api/v1/chats/{cid}/members', 'post'],
+      ['/api/v1/chats/{cid}/members/{uid}', 'delete'],
+      ['/api/v1/chats/{cid}/join', 'post'],
     ];
     for (const [path, method] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     expect(doc.paths['/api/v1/auth/signup'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('display_name');

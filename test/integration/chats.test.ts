@@ -15,7 +15,12 @@ beforeAll(async () => {
   request = client(api.url);
   const u = (name: string) => fixtureUser(env.deps, name);
   [owner, admin, ann, bob, guest, outsider] = [await u('Owner'), await u('Admin'), await u('Ann'), await u('Bob'), await u('Guest'), await u('Outsider')];
-  wid = await fixtureWorkspace(env.deps, owner, [[admin, 'admin'], [ann, 'member'], [bob, 'member'], [guest, 'guest']]);
+  wid = await fixtureWorkspace(env.deps, owner, [
+    [admin, 'admin'],
+    [ann, 'member'],
+    [bob, 'member'],
+    [guest, 'guest'],
+  ]);
   await fixtureWorkspace(env.deps, outsider);
 });
 afterAll(async () => {
@@ -34,11 +39,21 @@ describe('creating chats', () => {
     const res = await create(ann, { type: 'private', name: ' design ', topic: 'pixels', member_ids: [bob.id, ann.id] });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      id: expect.stringMatching(/^\d+$/), workspace_id: wid, type: 'private', name: 'design', topic: 'pixels',
-      created_by: ann.id, created_at: expect.stringMatching(/Z$/), last_seq: 0, member_count: 2, archived_at: null,
+      id: expect.stringMatching(/^\d+$/),
+      workspace_id: wid,
+      type: 'private',
+      name: 'design',
+      topic: 'pixels',
+      created_by: ann.id,
+      created_at: expect.stringMatching(/Z$/),
+      last_seq: 0,
+      member_count: 2,
+      archived_at: null,
     });
     const events = await eventsAfter(mark);
-    expect(events).toEqual([{ id: expect.any(String), type: 'chat.created', workspace_id: wid, chat_id: res.body.id, data: { ...res.body, member_ids: [ann.id, bob.id] } }]);
+    expect(events).toEqual([
+      { id: expect.any(String), type: 'chat.created', workspace_id: wid, chat_id: res.body.id, data: { ...res.body, member_ids: [ann.id, bob.id] } },
+    ]);
     expect((await request('GET', `/api/v1/chats/${res.body.id}`, { token: bob.token })).body).toEqual(res.body);
   });
 
@@ -60,7 +75,11 @@ describe('creating chats', () => {
       const res = await create(ann, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error.code).toBe('validation_failed');
-      if (field) expect(res.body.error.details.map((d: { field?: string }) => d.field), JSON.stringify(body)).toContain(field);
+      if (field)
+        expect(
+          res.body.error.details.map((d: { field?: string }) => d.field),
+          JSON.stringify(body),
+        ).toContain(field);
     }
   });
 
@@ -111,11 +130,35 @@ describe('listing chats', () => {
     const byId = Object.fromEntries(res.body.items.map((c: { id: string }) => [c.id, c]));
     expect(Object.keys(byId).sort()).toEqual([busy, quiet].sort());
     // seq 2 is mine, 3 is deleted: unread are 4 and 5.
-    expect(byId[busy]).toMatchObject({ unread_count: 2, mention_count: 0, notify_level: 'default', muted: false, last_read_seq: 1, last_seq: 5, member_count: 2 });
+    expect(byId[busy]).toMatchObject({
+      unread_count: 2,
+      mention_count: 0,
+      notify_level: 'default',
+      muted: false,
+      last_read_seq: 1,
+      last_seq: 5,
+      member_count: 2,
+    });
     expect(byId[busy].last_message).toEqual({
-      id: expect.any(String), chat_id: busy, workspace_id: wid, seq: 5, sender_id: ann.id, content: 'four',
-      client_id: `c-${byId[busy].last_message.id}`, reply_to: null, mentions: [],
-      thread_root_id: null, reply_count: 0, last_reply_at: null, rendered: '<p>four</p>', link_previews: [], reactions: [], attachments: [], created_at: expect.any(String), edited_at: null, deleted: false,
+      id: expect.any(String),
+      chat_id: busy,
+      workspace_id: wid,
+      seq: 5,
+      sender_id: ann.id,
+      content: 'four',
+      client_id: `c-${byId[busy].last_message.id}`,
+      reply_to: null,
+      mentions: [],
+      thread_root_id: null,
+      reply_count: 0,
+      last_reply_at: null,
+      rendered: '<p>four</p>',
+      link_previews: [],
+      reactions: [],
+      attachments: [],
+      created_at: expect.any(String),
+      edited_at: null,
+      deleted: false,
     });
     expect(byId[quiet]).toMatchObject({ unread_count: 0, last_read_seq: 0, last_message: null });
     expect(res.body.items[0].id).toBe(busy); // most recently active first
@@ -150,7 +193,10 @@ describe('changing chats', () => {
     expect((await request('PATCH', `/api/v1/chats/${chat.id}`, { token: ann.token, body: { name: null } })).status).toBe(400);
     expect((await request('PATCH', `/api/v1/chats/${chat.id}`, { token: ann.token, body: { name: 'x', pinned: true } })).status).toBe(400);
     const events = await eventsAfter(mark);
-    expect(events.map((e) => [e.type, e.data.name, e.data.topic])).toEqual([['chat.updated', 'plans-2', 'Q4'], ['chat.updated', 'plans-2', null]]);
+    expect(events.map((e) => [e.type, e.data.name, e.data.topic])).toEqual([
+      ['chat.updated', 'plans-2', 'Q4'],
+      ['chat.updated', 'plans-2', null],
+    ]);
   });
 
   it('archiving keeps history readable and stops joining and adding', async () => {
@@ -177,7 +223,14 @@ describe('chat members', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ chat: { id: chat.id, member_count: 3 }, added_user_ids: [bob.id] });
     expect((await eventsAfter(mark)).map((e) => [e.type, e.chat_id, e.data])).toEqual([
-      ['chat.member_joined', chat.id, { user_id: bob.id, user: { id: bob.id, email: bob.email, display_name: 'Bob', username: bob.username, status: null, dnd_until: null, created_at: expect.any(String) } }],
+      [
+        'chat.member_joined',
+        chat.id,
+        {
+          user_id: bob.id,
+          user: { id: bob.id, email: bob.email, display_name: 'Bob', username: bob.username, status: null, dnd_until: null, created_at: expect.any(String) },
+        },
+      ],
     ]);
     const outsiderAdd = await request('POST', `/api/v1/chats/${chat.id}/members`, { token: ann.token, body: { user_ids: [outsider.id] } });
     expect(outsiderAdd.status).toBe(400);
@@ -188,7 +241,11 @@ describe('chat members', () => {
     const list = await request('GET', `/api/v1/chats/${chat.id}/members`, { token: guest.token });
     expect(list.status).toBe(200);
     expect(list.body.items.map((m: any) => m.user.id)).toEqual([ann.id, bob.id, guest.id].sort((a, b) => Number(a) - Number(b)));
-    expect(list.body.items[0]).toEqual({ user: { id: ann.id, email: ann.email, display_name: 'Ann', username: ann.username, status: null, dnd_until: null, created_at: expect.any(String) }, joined_at: expect.any(String), last_read_seq: 0 });
+    expect(list.body.items[0]).toEqual({
+      user: { id: ann.id, email: ann.email, display_name: 'Ann', username: ann.username, status: null, dnd_until: null, created_at: expect.any(String) },
+      joined_at: expect.any(String),
+      last_read_seq: 0,
+    });
   });
 
   it('direct chats cannot grow', async () => {

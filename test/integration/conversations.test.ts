@@ -17,7 +17,11 @@ beforeAll(async () => {
   app = await startInProcess(env, 'all');
   request = client(app.url);
   [ann, bob, cat, guest, stranger] = await Promise.all(['Ann', 'Bob', 'Cat', 'Guest', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [cat, 'member'], [guest, 'guest']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [cat, 'member'],
+    [guest, 'guest'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
   general = await fixtureChat(env.deps, wid, ann, [bob, guest], 'public', 'general');
   secret = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'secret');
@@ -37,8 +41,7 @@ async function say(user: FixtureUser, chatId: string, content: string, extra: Re
   });
 }
 
-const seen = (ws: WsClient, type: string, match: (data: any) => boolean) =>
-  eventually(async () => ws.inbox.events(type).find((f) => match(f.data)));
+const seen = (ws: WsClient, type: string, match: (data: any) => boolean) => eventually(async () => ws.inbox.events(type).find((f) => match(f.data)));
 
 describe('reactions', () => {
   it('add and remove idempotently, show counts and who, and announce each change once', async () => {
@@ -162,9 +165,16 @@ describe('threads', () => {
 
     // The mentioned guest follows it; the root's author too.
     const mine = await request('GET', `/api/v1/me/threads?workspace_id=${wid}`, { token: guest.token });
-    expect(mine.body.items).toEqual([expect.objectContaining({ root: expect.objectContaining({ id: root.id }), thread: expect.objectContaining({ following: true, unread_count: 2 }) })]);
+    expect(mine.body.items).toEqual([
+      expect.objectContaining({ root: expect.objectContaining({ id: root.id }), thread: expect.objectContaining({ following: true, unread_count: 2 }) }),
+    ]);
     // ann replied last: she has read it up to her reply.
-    expect((await request('GET', '/api/v1/me/threads', { token: ann.token })).body.items[0].thread).toMatchObject({ root_id: root.id, following: true, last_read_seq: r2.seq, unread_count: 0 });
+    expect((await request('GET', '/api/v1/me/threads', { token: ann.token })).body.items[0].thread).toMatchObject({
+      root_id: root.id,
+      following: true,
+      last_read_seq: r2.seq,
+      unread_count: 0,
+    });
 
     // Replies stay out of the chat's unread count; the mention counts.
     await env.deps.db('chat_members').where({ chat_id: general, user_id: guest.id }).update({ last_read_seq: root.seq });
@@ -203,8 +213,22 @@ describe('threads', () => {
   it('refuse replies to replies and to other chats, and deleting a reply updates the root', async () => {
     const root = await say(ann, general, 'another root');
     const reply = await say(bob, general, 'reply', { thread_root_id: root.id });
-    expect((await request('POST', `/api/v1/chats/${general}/messages`, { token: bob.token, body: { content: 'nested', client_id: 'nested', thread_root_id: reply.id } })).status).toBe(400);
-    expect((await request('POST', `/api/v1/chats/${secret}/messages`, { token: bob.token, body: { content: 'elsewhere', client_id: 'elsewhere', thread_root_id: root.id } })).status).toBe(400);
+    expect(
+      (
+        await request('POST', `/api/v1/chats/${general}/messages`, {
+          token: bob.token,
+          body: { content: 'nested', client_id: 'nested', thread_root_id: reply.id },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await request('POST', `/api/v1/chats/${secret}/messages`, {
+          token: bob.token,
+          body: { content: 'elsewhere', client_id: 'elsewhere', thread_root_id: root.id },
+        })
+      ).status,
+    ).toBe(400);
     expect((await request('GET', `/api/v1/messages/${reply.id}/thread`, { token: bob.token })).status).toBe(400);
     expect((await request('DELETE', `/api/v1/messages/${reply.id}`, { token: bob.token })).status).toBe(202);
     await eventually(async () => (await request('GET', `/api/v1/messages/${root.id}`, { token: ann.token })).body.reply_count === 0);
@@ -222,7 +246,10 @@ describe('edit history and Markdown', () => {
     const now = await request('GET', `/api/v1/messages/${m.id}`, { token: guest.token });
     expect(now.body.rendered).toBe('<p>v3 <strong>bold</strong></p>');
     const edits = await request('GET', `/api/v1/messages/${m.id}/edits`, { token: guest.token });
-    expect(edits.body.items.map((e: any) => [e.version, e.content])).toEqual([[2, 'v2'], [1, 'v1 *original*']]);
+    expect(edits.body.items.map((e: any) => [e.version, e.content])).toEqual([
+      [2, 'v2'],
+      [1, 'v1 *original*'],
+    ]);
     expect(edits.body.items[1].written_at).toBe(m.created_at);
     expect((await request('GET', `/api/v1/messages/${m.id}/edits`, { token: stranger.token })).status).toBe(404);
     expect((await request('DELETE', `/api/v1/messages/${m.id}`, { token: ann.token })).status).toBe(202);

@@ -3,7 +3,7 @@
 // never by its message.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDependencyDown } from '../../src/api/middleware.js';
+import { isDependencyDown } from '../../src/infra/failures.js';
 import { createBreaker } from '../../src/infra/breaker.js';
 import { createDb, type Db } from '../../src/infra/db.js';
 import { createRedis } from '../../src/infra/redis.js';
@@ -32,10 +32,16 @@ afterAll(async () => {
 
 /** Statements containing `marker` that Postgres is still running (an idle connection keeps its last query's text). */
 const running = async (marker: string) =>
-  Number((await unlimited.raw("select count(*)::int as n from pg_stat_activity where state = 'active' and query like ? and pid <> pg_backend_pid()", [`%${marker}%`])).rows[0].n);
+  Number(
+    (
+      await unlimited.raw("select count(*)::int as n from pg_stat_activity where state = 'active' and query like ? and pid <> pg_backend_pid()", [
+        `%${marker}%`,
+      ])
+    ).rows[0].n,
+  );
 
 describe('statement timeout', () => {
-  it('is set on the roles\' connections, and not on the migration pool', async () => {
+  it("is set on the roles' connections, and not on the migration pool", async () => {
     expect((await env.deps.db.raw('show statement_timeout')).rows[0].statement_timeout).toBe('400ms');
     expect((await unlimited.raw('show statement_timeout')).rows[0].statement_timeout).toBe('0');
   });
@@ -103,7 +109,10 @@ describe('dependency outages, by error class', () => {
       await proxy.close();
     }
 
-    const timedOut = await unlimited.raw('select pg_sleep(1)').timeout(50).catch((e: unknown) => e);
+    const timedOut = await unlimited
+      .raw('select pg_sleep(1)')
+      .timeout(50)
+      .catch((e: unknown) => e);
     expect((timedOut as Error).name).toBe('KnexTimeoutError');
     expect(isDependencyDown(timedOut)).toBe('postgres');
   });

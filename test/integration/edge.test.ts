@@ -27,7 +27,10 @@ afterAll(async () => {
 const errorShape = (code: string) => ({ error: { code, message: expect.any(String), details: expect.any(Array) } });
 /** Logins of accounts that do not exist: each is a plain 401, so only the per-IP limit can say 429. */
 const login = (request: ReturnType<typeof client>, n: number, forwardedFor: string) =>
-  request('POST', '/api/v1/auth/login', { body: { email: `nobody${n}@example.com`, password: 'whatever it is' }, headers: { 'x-forwarded-for': forwardedFor } });
+  request('POST', '/api/v1/auth/login', {
+    body: { email: `nobody${n}@example.com`, password: 'whatever it is' },
+    headers: { 'x-forwarded-for': forwardedFor },
+  });
 
 describe('client IP (TRUST_PROXY)', () => {
   it('ignores X-Forwarded-For by default: 100 logins with 100 forged addresses hit the per-IP limit', async () => {
@@ -82,7 +85,10 @@ describe('one error shape for every error', () => {
 
   it('answers a body that is not declared as JSON with 415', async () => {
     const { request } = await start();
-    const res = await request('POST', '/api/v1/auth/login', { raw: JSON.stringify({ email: 'a@example.com', password: 'whatever it is' }), headers: { 'content-type': 'text/plain' } });
+    const res = await request('POST', '/api/v1/auth/login', {
+      raw: JSON.stringify({ email: 'a@example.com', password: 'whatever it is' }),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(415);
     expect(res.body).toEqual(errorShape('unsupported_media_type'));
   });
@@ -144,6 +150,8 @@ describe('one error shape for every error', () => {
     const login = doc.body.paths['/api/v1/auth/login'].post.responses;
     expect(login['415']).toBeDefined();
     const codes = login['400'].content['application/json'].schema.properties.error.properties.code.enum;
-    expect(codes).toEqual(expect.arrayContaining(['method_not_allowed', 'unsupported_media_type', 'uri_too_long', 'headers_too_large', 'not_implemented', 'unavailable']));
+    expect(codes).toEqual(
+      expect.arrayContaining(['method_not_allowed', 'unsupported_media_type', 'uri_too_long', 'headers_too_large', 'not_implemented', 'unavailable']),
+    );
   });
 });

@@ -37,7 +37,13 @@ describe('invitations', () => {
   it('creates, previews without login, and accepts', async () => {
     const before = Date.now();
     const inv = await invite({ role: 'guest' });
-    expect(inv).toMatchObject({ id: expect.stringMatching(/^\d+$/), token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), role: 'guest', max_uses: null, uses: 0 });
+    expect(inv).toMatchObject({
+      id: expect.stringMatching(/^\d+$/),
+      token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      role: 'guest',
+      max_uses: null,
+      uses: 0,
+    });
     const ttl = Date.parse(inv.expires_at) - before;
     expect(ttl).toBeGreaterThan(7 * 86400_000 - 60_000);
     expect(ttl).toBeLessThan(7 * 86400_000 + 60_000);
@@ -83,13 +89,22 @@ describe('invitations', () => {
     expect(answers.filter((a) => a.status === 200)).toHaveLength(3);
     expect(answers.filter((a) => a.status === 404)).toHaveLength(5);
     expect((await env.deps.db('invitations').where({ id: inv.id }).first()).uses).toBe(3);
-    const joined = await env.deps.db('workspace_members').where({ workspace_id: wid }).whereIn('user_id', joiners.map((j) => j.id));
+    const joined = await env.deps
+      .db('workspace_members')
+      .where({ workspace_id: wid })
+      .whereIn(
+        'user_id',
+        joiners.map((j) => j.id),
+      );
     expect(joined).toHaveLength(3);
   });
 
   it('expired invitations are gone', async () => {
     const inv = await invite();
-    await env.deps.db('invitations').where({ id: inv.id }).update({ expires_at: new Date(Date.now() - 1000) });
+    await env.deps
+      .db('invitations')
+      .where({ id: inv.id })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     expect((await preview(inv.token)).body).toEqual(notFound);
     expect((await accept(inv.token, await user('TooLate'))).status).toBe(404);
   });

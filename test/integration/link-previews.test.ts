@@ -14,7 +14,9 @@ let base: string;
 const hits: string[] = [];
 
 beforeAll(async () => {
-  const png = await sharp({ create: { width: 1200, height: 630, channels: 3, background: '#cc3300' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 1200, height: 630, channels: 3, background: '#cc3300' } })
+    .png()
+    .toBuffer();
   site = http.createServer((req, res) => {
     hits.push(req.url!);
     if (req.url === '/img.png') {
@@ -23,7 +25,9 @@ beforeAll(async () => {
     }
     const title = req.url === '/other' ? 'Other page' : 'A &amp; B';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<html><head><title>fallback</title><meta property="og:title" content="${title}"><meta property="og:description" content="About it"><meta property="og:site_name" content="Site"><meta property="og:image" content="/img.png"></head><body>x</body></html>`);
+    res.end(
+      `<html><head><title>fallback</title><meta property="og:title" content="${title}"><meta property="og:description" content="About it"><meta property="og:site_name" content="Site"><meta property="og:image" content="/img.png"></head><body>x</body></html>`,
+    );
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
@@ -60,7 +64,13 @@ describe('link previews', () => {
     const ws = await openWs(w.app.url, w.bob.token);
     const id = await say(w.request, w.ann, w.chat, `look ${base}/page and \`${base}/in-code\``);
     const event = await eventually(async () => ws.inbox.events('message.link_previews').find((f) => f.data.id === id));
-    const expected = { url: `${base}/page`, title: 'A & B', description: 'About it', site_name: 'Site', image_url: expect.stringMatching(/^\/api\/v1\/link-previews\/images\/[0-9a-f]{64}\.webp$/) };
+    const expected = {
+      url: `${base}/page`,
+      title: 'A & B',
+      description: 'About it',
+      site_name: 'Site',
+      image_url: expect.stringMatching(/^\/api\/v1\/link-previews\/images\/[0-9a-f]{64}\.webp$/),
+    };
     expect(event.data.link_previews).toEqual([expected]);
     expect((await w.request('GET', `/api/v1/messages/${id}`, { token: w.bob.token })).body.link_previews).toEqual([expected]);
     expect(hits).not.toContain('/in-code');
@@ -75,7 +85,9 @@ describe('link previews', () => {
     expect((await fetch(`${w.app.url}/api/v1/link-previews/images/..%2F..%2Fetc.webp`)).status).toBe(404);
 
     expect((await w.request('PATCH', `/api/v1/messages/${id}`, { token: w.ann.token, body: { content: `now ${base}/other` } })).status).toBe(202);
-    const updated = await eventually(async () => ws.inbox.events('message.link_previews').find((f) => f.data.id === id && f.data.link_previews[0]?.title === 'Other page'));
+    const updated = await eventually(async () =>
+      ws.inbox.events('message.link_previews').find((f) => f.data.id === id && f.data.link_previews[0]?.title === 'Other page'),
+    );
     expect(updated.data.link_previews).toHaveLength(1);
     await ws.close();
   });
@@ -83,7 +95,8 @@ describe('link previews', () => {
   it('fetch a link once for many messages (cached per URL)', async () => {
     const before = hits.filter((h) => h === '/cached').length;
     const ids = [await say(w.request, w.ann, w.chat, `${base}/cached`), await say(w.request, w.bob, w.chat, `again ${base}/cached`)];
-    for (const id of ids) await eventually(async () => (await w.request('GET', `/api/v1/messages/${id}`, { token: w.ann.token })).body.link_previews?.length === 1);
+    for (const id of ids)
+      await eventually(async () => (await w.request('GET', `/api/v1/messages/${id}`, { token: w.ann.token })).body.link_previews?.length === 1);
     expect(hits.filter((h) => h === '/cached').length - before).toBe(1);
   });
 });

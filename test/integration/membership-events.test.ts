@@ -45,7 +45,10 @@ async function resumePoint(user: FixtureUser, sender: FixtureUser, chatId: strin
 
 async function world() {
   const [owner, bob, carol] = await Promise.all(['Owner', 'Bob', 'Carol'].map((name) => fixtureUser(env.deps, name)));
-  const wid = await fixtureWorkspace(env.deps, owner, [[bob, 'member'], [carol, 'member']]);
+  const wid = await fixtureWorkspace(env.deps, owner, [
+    [bob, 'member'],
+    [carol, 'member'],
+  ]);
   const general = await fixtureChat(env.deps, wid, owner, [bob, carol], 'public', 'general');
   return { owner, bob, carol, wid, general };
 }
@@ -100,7 +103,9 @@ describe('resume replays a chat only while the user belonged to it', () => {
     const ws = await openWs(app.url, bob.token, { lastEventId: point });
     await gotMessage(ws, sentinel);
     // (Bob's own presence in the workspace may or may not fall after the resume point.)
-    const fromWorkspace = ws.inbox.frames.filter((f) => f.workspace_id === wid && !(f.type === 'presence.updated' && f.data.user_id === bob.id)).map((f) => f.type);
+    const fromWorkspace = ws.inbox.frames
+      .filter((f) => f.workspace_id === wid && !(f.type === 'presence.updated' && f.data.user_id === bob.id))
+      .map((f) => f.type);
     expect(fromWorkspace).toEqual(['chat.member_left', 'workspace.member_left']);
     expect(contents(ws.inbox.frames)).not.toContain(after);
     await Promise.all([ws.close(), carolWs.close()]);
@@ -115,7 +120,12 @@ describe('workspace membership events', () => {
     const invitation = await request('POST', `/api/v1/workspaces/${wid}/invitations`, { token: owner.token, body: { role: 'member' } });
     expect((await request('POST', `/api/v1/invitations/${invitation.body.token}/accept`, { token: dave.token })).status).toBe(200);
 
-    const joined = { type: 'workspace.member_joined', workspace_id: wid, chat_id: null, data: { user_id: dave.id, user: { id: dave.id, display_name: 'Dave' }, role: 'member', joined_at: expect.any(String) } };
+    const joined = {
+      type: 'workspace.member_joined',
+      workspace_id: wid,
+      chat_id: null,
+      data: { user_id: dave.id, user: { id: dave.id, display_name: 'Dave' }, role: 'member', joined_at: expect.any(String) },
+    };
     for (const ws of [ownerWs, daveWs]) {
       await ws.inbox.until((fs) => fs.some((f) => f.type === 'workspace.member_joined'), 10_000);
       expect(ws.inbox.events('workspace.member_joined')).toMatchObject([joined]);

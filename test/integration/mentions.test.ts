@@ -17,7 +17,11 @@ beforeAll(async () => {
   app = await startInProcess(env, 'all');
   request = client(app.url);
   [ann, bob, cat, guest, stranger] = await Promise.all(['Ann', 'Bob', 'Cat', 'Guest', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [cat, 'member'], [guest, 'guest']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [cat, 'member'],
+    [guest, 'guest'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
   general = await fixtureChat(env.deps, wid, ann, [bob, cat], 'public', 'general');
   side = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'side');
@@ -99,7 +103,10 @@ describe('status and do-not-disturb', () => {
   it('set, read back, expire by themselves, and clear', async () => {
     const soon = new Date(Date.now() + 1500).toISOString();
     const later = new Date(Date.now() + 3600_000).toISOString();
-    const set = await request('PATCH', '/api/v1/me', { token: bob.token, body: { status: { emoji: '🌴', text: 'On holiday', expires_at: soon }, dnd_until: later } });
+    const set = await request('PATCH', '/api/v1/me', {
+      token: bob.token,
+      body: { status: { emoji: '🌴', text: 'On holiday', expires_at: soon }, dnd_until: later },
+    });
     expect(set.status).toBe(200);
     expect(set.body.user).toMatchObject({ status: { emoji: '🌴', text: 'On holiday', expires_at: soon }, dnd_until: later });
     expect((await request('GET', '/api/v1/me', { token: bob.token })).body.user.status.text).toBe('On holiday');
@@ -116,7 +123,11 @@ describe('status and do-not-disturb', () => {
 
 describe('mentions', () => {
   it('are parsed into message.mentions: members by handle, not in code, not e-mail addresses, not strangers', async () => {
-    const m = await say(ann, general, `Hi @${bob.username}, @${cat.username.toUpperCase()} and @${stranger.username}! mail bob@${bob.username}.com, \`@${cat.username}\`\n\`\`\`\n@${bob.username}\n\`\`\``);
+    const m = await say(
+      ann,
+      general,
+      `Hi @${bob.username}, @${cat.username.toUpperCase()} and @${stranger.username}! mail bob@${bob.username}.com, \`@${cat.username}\`\n\`\`\`\n@${bob.username}\n\`\`\``,
+    );
     expect(m.mentions).toEqual([
       { type: 'user', user_id: bob.id, username: bob.username },
       { type: 'user', user_id: cat.id, username: cat.username },
@@ -153,7 +164,11 @@ describe('mentions', () => {
 
     // cat is online (an open socket), ann is not.
     const ws = await openWs(app.url, cat.token);
-    await eventually(async () => (await request('GET', `/api/v1/workspaces/${wid}/members`, { token: ann.token })).body.items.find((x: any) => x.user.id === cat.id).presence === 'online');
+    await eventually(
+      async () =>
+        (await request('GET', `/api/v1/workspaces/${wid}/members`, { token: ann.token })).body.items.find((x: any) => x.user.id === cat.id).presence ===
+        'online',
+    );
     const here = await say(bob, general, '@here standup?');
     expect(here.mentions).toEqual([{ type: 'here' }]);
     expect((await myChat(cat, general)).mention_count).toBe(1);
@@ -217,9 +232,18 @@ describe('GET /me/mentions', () => {
     const first = await request('GET', '/api/v1/me/mentions?limit=2', { token: fresh.token });
     expect(first.status).toBe(200);
     expect(first.body.items.map((i: any) => i.message.id)).toEqual([ids[4], ids[3]]);
-    expect(first.body.items[0]).toMatchObject({ chat_id: otherChat, workspace_id: other, kind: 'user', read: false, message: { content: `@${fresh.username} elsewhere` } });
+    expect(first.body.items[0]).toMatchObject({
+      chat_id: otherChat,
+      workspace_id: other,
+      kind: 'user',
+      read: false,
+      message: { content: `@${fresh.username} elsewhere` },
+    });
     const rest = await request('GET', `/api/v1/me/mentions?limit=2&cursor=${first.body.next_cursor}`, { token: fresh.token });
-    expect(rest.body.items.map((i: any) => [i.message.id, i.read])).toEqual([[ids[2], true], [ids[1], true]]);
+    expect(rest.body.items.map((i: any) => [i.message.id, i.read])).toEqual([
+      [ids[2], true],
+      [ids[1], true],
+    ]);
     const last = await request('GET', `/api/v1/me/mentions?limit=2&cursor=${rest.body.next_cursor}`, { token: fresh.token });
     expect(last.body).toEqual({ items: [expect.objectContaining({ message: expect.objectContaining({ id: ids[0] }) })], next_cursor: null });
 
@@ -234,10 +258,21 @@ describe('GET /me/mentions', () => {
 
 describe('notification settings', () => {
   it('default by chat type, change with an event to my own connections only, 404 for non-members', async () => {
-    const dm = (await request('POST', `/api/v1/workspaces/${wid}/chats`, { token: ann.token, body: { type: 'direct', member_ids: [bob.id] } })).body.chat?.id
-      ?? (await request('POST', `/api/v1/workspaces/${wid}/chats`, { token: ann.token, body: { type: 'direct', member_ids: [bob.id] } })).body.id;
-    expect((await request('GET', `/api/v1/chats/${dm}/notifications`, { token: ann.token })).body).toEqual({ chat_id: dm, level: 'default', muted: false, effective_level: 'all' });
-    expect((await request('GET', `/api/v1/chats/${general}/notifications`, { token: ann.token })).body).toEqual({ chat_id: general, level: 'default', muted: false, effective_level: 'mentions' });
+    const dm =
+      (await request('POST', `/api/v1/workspaces/${wid}/chats`, { token: ann.token, body: { type: 'direct', member_ids: [bob.id] } })).body.chat?.id ??
+      (await request('POST', `/api/v1/workspaces/${wid}/chats`, { token: ann.token, body: { type: 'direct', member_ids: [bob.id] } })).body.id;
+    expect((await request('GET', `/api/v1/chats/${dm}/notifications`, { token: ann.token })).body).toEqual({
+      chat_id: dm,
+      level: 'default',
+      muted: false,
+      effective_level: 'all',
+    });
+    expect((await request('GET', `/api/v1/chats/${general}/notifications`, { token: ann.token })).body).toEqual({
+      chat_id: general,
+      level: 'default',
+      muted: false,
+      effective_level: 'mentions',
+    });
 
     const annWs = await openWs(app.url, ann.token);
     const bobWs = await openWs(app.url, bob.token);

@@ -25,9 +25,7 @@ let wid: string, general: string, history: string, edits: string;
 
 async function events(type?: string, chatId?: string): Promise<EventEnvelope[]> {
   const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries
-    .map(([id, fields]) => parseStreamEntry(id, fields)!)
-    .filter((e) => (!type || e.type === type) && (!chatId || e.chat_id === chatId));
+  return entries.map(([id, fields]) => parseStreamEntry(id, fields)!).filter((e) => (!type || e.type === type) && (!chatId || e.chat_id === chatId));
 }
 
 async function jobTotal(): Promise<number> {
@@ -55,7 +53,10 @@ beforeAll(async () => {
   worker = await startInProcess(env, 'worker');
   request = client(api.url);
   [ann, bob, admin, stranger] = await Promise.all(['Ann', 'Bob', 'Admin', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [admin, 'admin']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [admin, 'admin'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
   general = await fixtureChat(env.deps, wid, ann, [bob, admin]);
   history = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'history');
@@ -97,7 +98,10 @@ describe('POST /chats/:cid/messages validation', () => {
   });
 
   it('bad JSON → 400; a non-JSON body → 415', async () => {
-    const cases = [['{"content": "hi",', 'application/json', 400, 'validation_failed'], ['content=hi', 'text/plain', 415, 'unsupported_media_type']] as const;
+    const cases = [
+      ['{"content": "hi",', 'application/json', 400, 'validation_failed'],
+      ['content=hi', 'text/plain', 415, 'unsupported_media_type'],
+    ] as const;
     for (const [raw, type, status, code] of cases) {
       const res = await request('POST', `/api/v1/chats/${general}/messages`, { token: ann.token, raw, headers: { 'content-type': type } });
       expect(res.status).toBe(status);
@@ -114,7 +118,11 @@ describe('POST /chats/:cid/messages validation', () => {
 
   it('401 without a token; 404 for strangers, unknown and non-numeric chats; 403 for archived chats', async () => {
     expect((await request('POST', `/api/v1/chats/${general}/messages`, { body: { content: 'hi', client_id: 'x' } })).status).toBe(401);
-    for (const [user, cid] of [[stranger, general], [ann, '999999'], [ann, 'abc']] as const) {
+    for (const [user, cid] of [
+      [stranger, general],
+      [ann, '999999'],
+      [ann, 'abc'],
+    ] as const) {
       const res = await send(user, cid, { content: 'hi', client_id: 'x' });
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('not_found');
@@ -136,7 +144,15 @@ describe('sending', () => {
     expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), client_id: 'bob-1', chat_id: general, status: 'accepted' });
     const event = await eventually(async () => (await events('message.created', general)).find((e) => e.data.id === res.body.id));
     expect(event).toMatchObject({ workspace_id: wid, chat_id: general });
-    expect(event.data).toMatchObject({ id: res.body.id, client_id: 'bob-1', sender_id: bob.id, content: 'hello team', reply_to: null, edited_at: null, deleted: false });
+    expect(event.data).toMatchObject({
+      id: res.body.id,
+      client_id: 'bob-1',
+      sender_id: bob.id,
+      content: 'hello team',
+      reply_to: null,
+      edited_at: null,
+      deleted: false,
+    });
     expect(typeof event.data.accepted_at).toBe('number');
     const got = await request('GET', `/api/v1/messages/${res.body.id}`, { token: ann.token });
     expect(got.status).toBe(200);
@@ -182,7 +198,10 @@ describe('sending', () => {
     const down = await startRole('api', deps);
     try {
       deps.redis.disconnect();
-      const res = await client(down.url)('POST', `/api/v1/chats/${general}/messages`, { token: ann.token, body: { content: 'lost?', client_id: 'redis-down' } });
+      const res = await client(down.url)('POST', `/api/v1/chats/${general}/messages`, {
+        token: ann.token,
+        body: { content: 'lost?', client_id: 'redis-down' },
+      });
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe('unavailable');
       expect(await env.deps.redis.exists(env.deps.keys.idempotency(general, 'redis-down'))).toBe(0);
@@ -314,7 +333,17 @@ describe('failures', () => {
     await env.deps.queues.persist.add(
       'create',
       // Content Postgres cannot store (a NUL): the API refuses it, so only a job written around it has it.
-      { kind: 'create', id: poisonId, chat_id: general, workspace_id: wid, sender_id: ann.id, client_id: 'poison', content: 'bad \u0000 content', reply_to: null, accepted_at: Date.now() },
+      {
+        kind: 'create',
+        id: poisonId,
+        chat_id: general,
+        workspace_id: wid,
+        sender_id: ann.id,
+        client_id: 'poison',
+        content: 'bad \u0000 content',
+        reply_to: null,
+        accepted_at: Date.now(),
+      },
       { jobId: poisonId, attempts: 2, backoff: { type: 'fixed', delay: 50 } },
     );
     const sent = await Promise.all(Array.from({ length: 10 }, (_, i) => send(ann, general, { content: `after poison ${i}`, client_id: uuidv7() })));
@@ -349,7 +378,9 @@ describe('the worker re-checks who may write', () => {
     expect((await request('DELETE', `/api/v1/chats/${chatId}/members/${user.id}`, { token: ann.token })).status).toBe(204);
 
   it('a message accepted before its sender left, or its chat was archived, or forged, is neither stored nor announced', async () => {
-    const [left, archived, forged] = await Promise.all(['recheck-left', 'recheck-archived', 'recheck-forged'].map((name) => fixtureChat(env.deps, wid, ann, [bob], 'private', name)));
+    const [left, archived, forged] = await Promise.all(
+      ['recheck-left', 'recheck-archived', 'recheck-forged'].map((name) => fixtureChat(env.deps, wid, ann, [bob], 'private', name)),
+    );
     const ids: Record<string, string> = {};
     let stays = '';
     await withWorkerStopped(async () => {
@@ -366,7 +397,21 @@ describe('the worker re-checks who may write', () => {
       // Straight into the queue (as through Bull Board): a stranger, and a member claiming another workspace.
       const forge = async (sender: FixtureUser, workspaceId: string) => {
         const id = uuidv7();
-        await env.deps.queues.persist.add('create', { kind: 'create', id, chat_id: forged, workspace_id: workspaceId, sender_id: sender.id, client_id: id, content: 'forged', reply_to: null, accepted_at: Date.now() }, { jobId: id });
+        await env.deps.queues.persist.add(
+          'create',
+          {
+            kind: 'create',
+            id,
+            chat_id: forged,
+            workspace_id: workspaceId,
+            sender_id: sender.id,
+            client_id: id,
+            content: 'forged',
+            reply_to: null,
+            accepted_at: Date.now(),
+          },
+          { jobId: id },
+        );
         return id;
       };
       ids.stranger = await forge(stranger, wid);
@@ -420,7 +465,17 @@ describe('outbox', () => {
     const db = env.deps.db;
     const chat = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'outbox');
     const id = uuidv7();
-    const job = { kind: 'create' as const, id, chat_id: chat, workspace_id: wid, sender_id: ann.id, client_id: 'ob-1', content: 'committed, not announced', reply_to: null, accepted_at: Date.now() };
+    const job = {
+      kind: 'create' as const,
+      id,
+      chat_id: chat,
+      workspace_id: wid,
+      sender_id: ann.id,
+      client_id: 'ob-1',
+      content: 'committed, not announced',
+      reply_to: null,
+      accepted_at: Date.now(),
+    };
     // What a worker killed between COMMIT and XADD leaves behind.
     await db.transaction(async (trx) => {
       await trx('chats').where({ id: chat }).update({ last_seq: 1 });
@@ -436,7 +491,10 @@ describe('outbox', () => {
     await eventually(async () => (await db('messages').where({ id }).first('published_at')).published_at !== null);
     const next = await sendStored(bob, chat, 'after the crash');
     expect(next.seq).toBe(2);
-    expect((await events('message.created', chat)).map((e) => [e.data.id, e.data.seq])).toEqual([[id, 1], [next.id, 2]]);
+    expect((await events('message.created', chat)).map((e) => [e.data.id, e.data.seq])).toEqual([
+      [id, 1],
+      [next.id, 2],
+    ]);
     expect(await db('messages').where({ chat_id: chat })).toHaveLength(2);
   });
 });

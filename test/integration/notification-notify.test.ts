@@ -15,7 +15,10 @@ beforeAll(async () => {
   // No SMTP_URL: email is off. A private DATA_DIR would only matter for push (no subscriptions here).
   env = await createTestEnv({ WORKER_QUEUES: 'persist' });
   [ann, bob, cy] = await Promise.all(['Ann', 'Bob', 'Cy'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [cy, 'member']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [cy, 'member'],
+  ]);
 });
 afterAll(async () => {
   await env?.close();
@@ -43,13 +46,22 @@ describe('runNotify', () => {
   it('skips a deleted message, a member who left, and an edit that removed the mention', async () => {
     const channel = await fixtureChat(env.deps, wid, ann, [bob, cy], 'public', 'news');
     const deleted = await fixtureMessage(env.deps, channel, ann, 'gone', { deleted: true });
-    const job = (m: { id: string; seq: number }, user: FixtureUser): NotifyJob => ({ kind: 'notify', message_id: m.id, user_id: user.id, chat_id: channel, workspace_id: wid, seq: m.seq });
+    const job = (m: { id: string; seq: number }, user: FixtureUser): NotifyJob => ({
+      kind: 'notify',
+      message_id: m.id,
+      user_id: user.id,
+      chat_id: channel,
+      workspace_id: wid,
+      seq: m.seq,
+    });
     expect(await runNotify(env.deps, job(deleted, bob), false)).toEqual({ status: 'skipped', why: 'deleted' });
 
     const plain = await fixtureMessage(env.deps, channel, ann, 'no mention here');
     // Public chat, default level: mentions only, and no mention_recipients row.
     expect(await runNotify(env.deps, job(plain, bob), false)).toEqual({ status: 'skipped', why: 'not_wanted' });
-    await env.deps.db('mention_recipients').insert({ user_id: bob.id, message_id: plain.id, chat_id: channel, workspace_id: wid, seq: plain.seq, kind: 'user' });
+    await env.deps
+      .db('mention_recipients')
+      .insert({ user_id: bob.id, message_id: plain.id, chat_id: channel, workspace_id: wid, seq: plain.seq, kind: 'user' });
     await env.deps.db('chat_members').where({ chat_id: channel, user_id: cy.id }).delete();
     expect(await runNotify(env.deps, job(plain, cy), false)).toEqual({ status: 'skipped', why: 'gone' });
     expect(await runNotify(env.deps, job(plain, bob), false)).toMatchObject({ status: 'notified' });
@@ -64,7 +76,9 @@ describe('enqueueNotifications', () => {
     const stored = { id: message.id, chat_id: group, workspace_id: wid, seq: message.seq, sender_id: ann.id };
     await enqueueNotifications(env.deps, [stored]);
     await enqueueNotifications(env.deps, [stored]); // the persist worker's retry: no second job
-    const jobs = (await env.deps.queues.notifications.getJobs(['waiting', 'delayed'])).filter((j) => j.data.kind === 'notify' && j.data.message_id === message.id);
+    const jobs = (await env.deps.queues.notifications.getJobs(['waiting', 'delayed'])).filter(
+      (j) => j.data.kind === 'notify' && j.data.message_id === message.id,
+    );
     expect(jobs.map((j) => j.id)).toEqual([`n:${message.id}:${bob.id}`]);
     expect(jobs[0].opts.delay ?? 0).toBe(0); // Bob has no socket: offline, no delay
 

@@ -23,7 +23,11 @@ beforeAll(async () => {
   api = await startInProcess(env, 'api');
   request = client(api.url);
   [owner, admin, member, guest, stranger] = await Promise.all(['Owner', 'Admin', 'Member', 'Guest', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, owner, [[admin, 'admin'], [member, 'member'], [guest, 'guest']]);
+  wid = await fixtureWorkspace(env.deps, owner, [
+    [admin, 'admin'],
+    [member, 'member'],
+    [guest, 'guest'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
 });
 afterAll(async () => {
@@ -60,7 +64,10 @@ describe('the outbound guard at registration (OUTBOUND_ALLOW_PRIVATE_ADDRESSES=f
   });
 
   it('refuses a loopback push endpoint too', async () => {
-    const res = await request('POST', '/api/v1/me/push-subscriptions', { token: member.token, body: { endpoint: 'http://127.0.0.1:9/push', keys: browserKeys() } });
+    const res = await request('POST', '/api/v1/me/push-subscriptions', {
+      token: member.token,
+      body: { endpoint: 'http://127.0.0.1:9/push', keys: browserKeys() },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.details).toEqual([expect.objectContaining({ field: 'endpoint', code: 'outbound_refused' })]);
   });
@@ -74,7 +81,12 @@ describe('/me/webhooks', () => {
   it('creates (secret shown once), lists without the secret, deletes only mine', async () => {
     const created = await request('POST', '/api/v1/me/webhooks', { token: member.token, body: { url: `${PUBLIC}/hooks/member` } });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ id: expect.any(String), url: `${PUBLIC}/hooks/member`, secret: expect.stringMatching(/^whsec_[\w-]{40,}$/), created_at: expect.any(String) });
+    expect(created.body).toEqual({
+      id: expect.any(String),
+      url: `${PUBLIC}/hooks/member`,
+      secret: expect.stringMatching(/^whsec_[\w-]{40,}$/),
+      created_at: expect.any(String),
+    });
     const list = await request('GET', '/api/v1/me/webhooks', { token: member.token });
     expect(list.status).toBe(200);
     expect(list.body).toEqual({ items: [{ id: created.body.id, url: `${PUBLIC}/hooks/member`, created_at: created.body.created_at }] });
@@ -99,7 +111,11 @@ describe('/workspaces/:wid/webhooks (admin+)', () => {
     const listed = await request('GET', `/api/v1/workspaces/${wid}/webhooks`, { token: owner.token });
     expect(listed.body.items).toEqual([{ id: created.body.id, url: `${PUBLIC}/hooks/ws`, created_at: created.body.created_at }]);
 
-    for (const [user, status] of [[member, 403], [guest, 403], [stranger, 404]] as const) {
+    for (const [user, status] of [
+      [member, 403],
+      [guest, 403],
+      [stranger, 404],
+    ] as const) {
       expect((await request('POST', `/api/v1/workspaces/${wid}/webhooks`, { token: user.token, body: { url: `${PUBLIC}/x` } })).status).toBe(status);
       expect((await request('GET', `/api/v1/workspaces/${wid}/webhooks`, { token: user.token })).status).toBe(status);
       expect((await request('DELETE', `/api/v1/workspaces/${wid}/webhooks/${created.body.id}`, { token: user.token })).status).toBe(status);
@@ -160,6 +176,10 @@ describe('VAPID', () => {
   it('configured keys win; production without them has push off', () => {
     const base = { DATA_DIR: dataDir, VAPID_SUBJECT: 'mailto:ops@example.com' };
     expect(vapidKeys({ ...base, NODE_ENV: 'production', VAPID_PUBLIC_KEY: undefined, VAPID_PRIVATE_KEY: undefined })).toBeNull();
-    expect(vapidKeys({ ...base, NODE_ENV: 'production', VAPID_PUBLIC_KEY: 'pub', VAPID_PRIVATE_KEY: 'priv' })).toEqual({ publicKey: 'pub', privateKey: 'priv', subject: 'mailto:ops@example.com' });
+    expect(vapidKeys({ ...base, NODE_ENV: 'production', VAPID_PUBLIC_KEY: 'pub', VAPID_PRIVATE_KEY: 'priv' })).toEqual({
+      publicKey: 'pub',
+      privateKey: 'priv',
+      subject: 'mailto:ops@example.com',
+    });
   });
 });

@@ -201,7 +201,11 @@ describe('offline recipients', () => {
     expect(mail.html).toContain('third &#60;thing&#62; &#38; more');
     expect(mail.text).toContain(`https://chat.example.test/#/w/${wid}/c/${dm}`);
     const rows = await notificationRows(bob);
-    expect(rows.map((r) => [r.reason, r.email_state])).toEqual([['direct', 'sent'], ['direct', 'sent'], ['direct', 'sent']]);
+    expect(rows.map((r) => [r.reason, r.email_state])).toEqual([
+      ['direct', 'sent'],
+      ['direct', 'sent'],
+      ['direct', 'sent'],
+    ]);
   });
 
   it('group chat (level all): every message; public chat: only the mentioned user', async () => {
@@ -354,7 +358,9 @@ describe('Web Push', () => {
     const push = await eventually(async () => pushes.find((p) => p.path === '/push/lee-live'));
     expect(push.headers['content-encoding']).toBe('aes128gcm');
     expect(String(push.headers.authorization)).toMatch(new RegExp(`^vapid t=[\\w-]+\\.[\\w-]+\\.[\\w-]+, k=${vapid.body.public_key}$`));
-    const payload = JSON.parse(ece.decrypt(push.body, { version: 'aes128gcm', privateKey: good.ecdh, authSecret: good.auth.toString('base64url') }).toString('utf8'));
+    const payload = JSON.parse(
+      ece.decrypt(push.body, { version: 'aes128gcm', privateKey: good.ecdh, authSecret: good.auth.toString('base64url') }).toString('utf8'),
+    );
     expect(payload).toEqual({
       title: 'Ann',
       body: 'ping from Ann',

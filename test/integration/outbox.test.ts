@@ -21,7 +21,12 @@ afterAll(async () => {
 const outboxRows = async () => Number((await env.deps.db('event_outbox').count({ n: '*' }).first())!.n);
 /** Ages the outbox rows past the relay's delay instead of waiting for it. */
 const ageOutbox = () => env.deps.db('event_outbox').update({ created_at: env.deps.db.raw("now() - interval '1 minute'") });
-const updated = (workspaceId: string, name: string): ChatEvent => ({ type: 'workspace.updated', workspace_id: workspaceId, chat_id: null, data: { id: workspaceId, name } });
+const updated = (workspaceId: string, name: string): ChatEvent => ({
+  type: 'workspace.updated',
+  workspace_id: workspaceId,
+  chat_id: null,
+  data: { id: workspaceId, name },
+});
 
 describe('the event outbox', () => {
   it('a change whose publish fails after COMMIT is published by the relay, once', async () => {
@@ -49,7 +54,9 @@ describe('the event outbox', () => {
     const mark = await streamMark(env);
     const recorded = await env.deps.db.transaction((trx) => recordEvents(trx, [updated(wid, 'once')]));
     // The XADD went out, then the process died before deleting the row.
-    expect(await publishOutboxEntries(env.deps.redis, env.deps.stream, [{ event: updated(wid, 'once'), outbox_id: recorded[0] }])).toEqual([expect.any(String)]);
+    expect(await publishOutboxEntries(env.deps.redis, env.deps.stream, [{ event: updated(wid, 'once'), outbox_id: recorded[0] }])).toEqual([
+      expect.any(String),
+    ]);
     await ageOutbox();
     expect(await relayOutbox(env.deps)).toBe(1);
     expect(await outboxRows()).toBe(0);
@@ -61,7 +68,12 @@ describe('the event outbox', () => {
     const wid = await fixtureWorkspace(env.deps, owner);
     const mark = await streamMark(env);
     const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
-    const recorded = await env.deps.db.transaction((trx) => recordEvents(trx, names.map((name) => updated(wid, name))));
+    const recorded = await env.deps.db.transaction((trx) =>
+      recordEvents(
+        trx,
+        names.map((name) => updated(wid, name)),
+      ),
+    );
     await ageOutbox();
     await Promise.all([publishOutbox(env.deps, recorded), relayOutbox(env.deps), relayOutbox(env.deps), publishOutbox(env.deps, recorded)]);
     expect((await streamEventsAfter(env, mark)).map((e) => e.data.name)).toEqual(names);
@@ -87,7 +99,11 @@ describe('the event outbox', () => {
     await fixtureMessage(env.deps, chatId, ann, 'hello');
     const mark = await streamMark(env);
     const unreachable = createRedis('redis://127.0.0.1:1', 'command');
-    expect(await applyReceipts({ ...env.deps, redis: unreachable }, [{ chat_id: chatId, workspace_id: wid, user_id: bob.id, seq: 1, read_at: new Date().toISOString() }])).toBe(1);
+    expect(
+      await applyReceipts({ ...env.deps, redis: unreachable }, [
+        { chat_id: chatId, workspace_id: wid, user_id: bob.id, seq: 1, read_at: new Date().toISOString() },
+      ]),
+    ).toBe(1);
     unreachable.disconnect();
     expect(Number((await env.deps.db('chat_members').where({ chat_id: chatId, user_id: bob.id }).first('last_read_seq')).last_read_seq)).toBe(1);
     await ageOutbox();

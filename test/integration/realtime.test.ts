@@ -42,7 +42,10 @@ async function world() {
 
 describe('handshake', () => {
   it('refuses a WebSocket without a token, or with a bad one, with 401 and the error shape', async () => {
-    const refusal = await openWs(fanout.url, undefined).then(() => null, (err: Error) => err.message);
+    const refusal = await openWs(fanout.url, undefined).then(
+      () => null,
+      (err: Error) => err.message,
+    );
     expect(refusal).toMatch(/^HTTP 401 /);
     expect(JSON.parse(refusal!.slice('HTTP 401 '.length))).toEqual({ error: { code: 'unauthenticated', message: expect.any(String), details: [] } });
     await expect(openWs(fanout.url, 'not-a-token')).rejects.toThrow('HTTP 401');
@@ -124,7 +127,7 @@ describe('delivery', () => {
     expect(Object.keys(first).sort()).toEqual(['chat_id', 'data', 'id', 'sseId', 'type', 'workspace_id']);
     expect(first.sseId).toBe(first.id);
     expect(first).toMatchObject({ id: ids[0], type: 'message.created', chat_id: chat, data: { seq: 1, client_id: expect.any(String) } });
-    expect(JSON.stringify(aliceWs.inbox.events()[0])).toBe(JSON.stringify((({ sseId, ...rest }) => rest)(first)));
+    expect(JSON.stringify(aliceWs.inbox.events()[0])).toBe(JSON.stringify((({ sseId: _sseId, ...rest }) => rest)(first)));
 
     for (const tab of [aliceWs, bobWs, bobTab2, carolWs]) await tab.close();
     aliceSse.close();
@@ -170,7 +173,12 @@ describe('delivery', () => {
 
     // A chat created with her as a member reaches her without reconnecting.
     const newChat = '999000' + Math.floor(Math.random() * 1000);
-    const [created] = await publish({ type: 'chat.created', workspace_id: ws, chat_id: newChat, data: { id: newChat, type: 'group', member_ids: [alice.id, carol.id] } });
+    const [created] = await publish({
+      type: 'chat.created',
+      workspace_id: ws,
+      chat_id: newChat,
+      data: { id: newChat, type: 'group', member_ids: [alice.id, carol.id] },
+    });
     const [inNew] = await publish(msg(newChat, 1));
     await carolWs.inbox.seen(inNew);
     expect(carolWs.inbox.ids().slice(-2)).toEqual([created, inNew]);
@@ -277,7 +285,14 @@ describe('client frames and connection care', () => {
     const tab = await openWs(fanout.url, bob.token);
     tab.send({ type: 'ping' });
     await tab.inbox.until((fs) => fs.some((f) => f.type === 'pong'));
-    for (const bad of ['{nope', JSON.stringify({ type: 'shout' }), JSON.stringify({ type: 'typing' }), JSON.stringify({ type: 'typing', chat_id: 'x' }), '[]', 'null']) {
+    for (const bad of [
+      '{nope',
+      JSON.stringify({ type: 'shout' }),
+      JSON.stringify({ type: 'typing' }),
+      JSON.stringify({ type: 'typing', chat_id: 'x' }),
+      '[]',
+      'null',
+    ]) {
       tab.send(bad);
     }
     tab.ws.send(Buffer.from([1, 2, 3]), { binary: true });

@@ -32,7 +32,10 @@ beforeAll(async () => {
   app = await startInProcess(env, 'all');
   request = client(app.url);
   [ann, bob, cat, stranger] = await Promise.all(['Ann', 'Bob', 'Cat', 'Stranger'].map((n) => fixtureUser(env.deps, n)));
-  wid = await fixtureWorkspace(env.deps, ann, [[bob, 'member'], [cat, 'guest']]);
+  wid = await fixtureWorkspace(env.deps, ann, [
+    [bob, 'member'],
+    [cat, 'guest'],
+  ]);
   await fixtureWorkspace(env.deps, stranger);
   general = await fixtureChat(env.deps, wid, ann, [bob, cat]);
   random = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'random');

@@ -66,7 +66,10 @@ afterAll(async () => {
 describe('configuration', () => {
   it('reads DATABASE_REPLICA_URLS as a list of postgres URLs, empty by default', () => {
     expect(parseEnv({}).DATABASE_REPLICA_URLS).toEqual([]);
-    expect(parseEnv({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgresql://r2/db' }).DATABASE_REPLICA_URLS).toEqual(['postgres://r1/db', 'postgresql://r2/db']);
+    expect(parseEnv({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgresql://r2/db' }).DATABASE_REPLICA_URLS).toEqual([
+      'postgres://r1/db',
+      'postgresql://r2/db',
+    ]);
     expect(() => parseEnv({ DATABASE_REPLICA_URLS: 'postgres://r1/db,http://r2' })).toThrow(ConfigError);
   });
 });
@@ -99,7 +102,7 @@ describe('history and search on a replica', () => {
     expect(Object.values((status as { states: Record<string, { state: string }> }).states).map((s) => s.state)).toEqual(['ok']);
   });
 
-  it("give a sender their own message at once, from the primary, while others still read the replica", async () => {
+  it('give a sender their own message at once, from the primary, while others still read the replica', async () => {
     await whilePaused(async () => {
       const mark = await streamMark(env);
       const sent = await request('POST', `/api/v1/chats/${chat}/messages`, { token: ann.token, body: { content: 'fresh giraffe', client_id: uuidv7() } });
@@ -182,7 +185,14 @@ describe('history and search on a replica', () => {
   });
 
   it('tell a replica failure from a failed statement', async () => {
-    const replica = createReadRouter({ primary: env.deps.db, replicaUrls: [pair.replicaUrl], poolMax: 1, log: env.deps.log, redis: env.deps.redis, markKey: (id) => id });
+    const replica = createReadRouter({
+      primary: env.deps.db,
+      replicaUrls: [pair.replicaUrl],
+      poolMax: 1,
+      log: env.deps.log,
+      redis: env.deps.redis,
+      markKey: (id) => id,
+    });
     try {
       const db = await eventually(async () => {
         const chosen = await replica.forUser('nobody');

@@ -102,14 +102,18 @@ describe('SDK: REST calls and typed errors', () => {
   it('rejects with FechatterError carrying the code and status', async () => {
     const bob = await signup('Bob');
     const email = bob.user!.email;
-    const err = await sdk().signup({ email, password: 'another password', display_name: 'Bob 2' }).catch((e) => e);
+    const err = await sdk()
+      .signup({ email, password: 'another password', display_name: 'Bob 2' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(FechatterError);
     expect(err).toMatchObject({ code: 'conflict', status: 409 });
     const missing = await bob.api.getChat('999999999').catch((e) => e);
     expect(missing).toMatchObject({ code: 'not_found', status: 404 });
     const invalid = await bob.api.createWorkspace('').catch((e) => e);
     expect(invalid).toMatchObject({ code: 'validation_failed', status: 400 });
-    const login = await sdk().login({ email, password: 'wrong password!' }).catch((e) => e);
+    const login = await sdk()
+      .login({ email, password: 'wrong password!' })
+      .catch((e) => e);
     expect(login).toMatchObject({ code: 'unauthenticated', status: 401 });
   });
 
@@ -124,7 +128,9 @@ describe('SDK: REST calls and typed errors', () => {
     await Promise.all([cat.api.me(), cat.api.me(), cat.api.listWorkspaces()]);
     expect(cat.authenticated).toBe(true);
     // The spent refresh token is refused.
-    const replay = await sdk().http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: first.refresh_token }, auth: false }).catch((e) => e);
+    const replay = await sdk()
+      .http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: first.refresh_token }, auth: false })
+      .catch((e) => e);
     expect(replay).toMatchObject({ status: 401 });
   });
 });
@@ -137,7 +143,9 @@ describe('SDK: logout', () => {
     expect(dan.authenticated).toBe(false);
     const me = await fetch(`${app.url}/api/v1/me`, { headers: { authorization: `Bearer ${before.access_token}` } });
     expect(me.status).toBe(401);
-    const refreshed = await sdk().http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false }).catch((e) => e);
+    const refreshed = await sdk()
+      .http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false })
+      .catch((e) => e);
     expect(refreshed).toMatchObject({ status: 401 });
   });
 
@@ -146,7 +154,9 @@ describe('SDK: logout', () => {
     const before = eve.http.currentTokens()!;
     const userId = eve.user!.id;
     await eve.logout();
-    const after = await sdk().http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false }).catch((e) => e);
+    const after = await sdk()
+      .http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: before.refresh_token }, auth: false })
+      .catch((e) => e);
     expect(after).toMatchObject({ status: 401 });
     // The signup's token and those the refreshes made: all revoked.
     const rows = await env.deps.db('refresh_tokens').where({ user_id: userId });
@@ -286,7 +296,10 @@ describe('SDK: failures', () => {
     const ann = await signup('Ann');
     const { chat } = await world(ann, []);
     await open(ann);
-    const [a, b] = await Promise.all([ann.send(chat.id, 'once', { client_id: 'fixed-id-1' }), ann.send(chat.id, 'once', { client_id: 'fixed-id-1' }).catch(() => null)]);
+    const [a, b] = await Promise.all([
+      ann.send(chat.id, 'once', { client_id: 'fixed-id-1' }),
+      ann.send(chat.id, 'once', { client_id: 'fixed-id-1' }).catch(() => null),
+    ]);
     const history = await ann.history(chat.id, { after: 0 });
     expect(history.items).toHaveLength(1);
     expect(a.id).toBe(history.items[0].id);

@@ -17,7 +17,15 @@ async function insertMessage(deps: Deps, chatId: string, sender: FixtureUser, co
   const id = uuidv7();
   await deps.db.transaction(async (trx) => {
     const [chat] = await trx('chats').where({ id: chatId }).increment('last_seq', 1).returning(['last_seq', 'workspace_id']);
-    await trx('messages').insert({ id, chat_id: chatId, workspace_id: chat.workspace_id, seq: chat.last_seq, sender_id: sender.id, client_id: `c-${id}`, content });
+    await trx('messages').insert({
+      id,
+      chat_id: chatId,
+      workspace_id: chat.workspace_id,
+      seq: chat.last_seq,
+      sender_id: sender.id,
+      client_id: `c-${id}`,
+      content,
+    });
   });
   return id;
 }
@@ -34,10 +42,14 @@ describe.skipIf(!MEILISEARCH_URL)('Meilisearch engine (live server at MEILISEARC
     request('GET', `/api/v1/workspaces/${wid}/search?${new URLSearchParams(query)}`, { token: user.token });
   /** Waits until Meilisearch answers (not the Postgres fallback) with the expected total. */
   const meiliSearch = (user: FixtureUser, query: Record<string, string>, total: number) =>
-    eventually(async () => {
-      const res = await search(user, query);
-      return res.body.engine === 'meilisearch' && res.body.total === total ? res : undefined;
-    }, 20_000, 200);
+    eventually(
+      async () => {
+        const res = await search(user, query);
+        return res.body.engine === 'meilisearch' && res.body.total === total ? res : undefined;
+      },
+      20_000,
+      200,
+    );
 
   beforeAll(async () => {
     env = await createTestEnv({ MEILISEARCH_URL: MEILISEARCH_URL!, MEILISEARCH_KEY: process.env.MEILISEARCH_KEY ?? '', WORKER_QUEUES: 'search' });
@@ -45,17 +57,27 @@ describe.skipIf(!MEILISEARCH_URL)('Meilisearch engine (live server at MEILISEARC
     request = client(app.url);
     const { deps } = env;
     [owner, mia, max] = await Promise.all(['Olivia', 'Mia', 'Max'].map((n) => fixtureUser(deps, n)));
-    wid = await fixtureWorkspace(deps, owner, [[mia, 'member'], [max, 'member']]);
+    wid = await fixtureWorkspace(deps, owner, [
+      [mia, 'member'],
+      [max, 'member'],
+    ]);
     general = await fixtureChat(deps, wid, owner, [mia], 'public', 'general');
     secret = await fixtureChat(deps, wid, owner, [mia], 'private', 'secret');
     ids.fox = await insertMessage(deps, general, mia, 'The quick brown fox <jumps> & runs');
     ids.slow = await insertMessage(deps, general, owner, 'A slow brown fox');
     ids.secret = await insertMessage(deps, secret, owner, 'pineapple merger is secret');
-    await enqueueSearchIndex(deps, Object.values(ids).map((message_id) => ({ op: 'upsert' as const, message_id })));
+    await enqueueSearchIndex(
+      deps,
+      Object.values(ids).map((message_id) => ({ op: 'upsert' as const, message_id })),
+    );
   });
   afterAll(async () => {
     await app?.stop();
-    if (env) await createMeiliClient(env.config).deleteIndex(indexUid(env.config)).waitTask().catch(() => {});
+    if (env)
+      await createMeiliClient(env.config)
+        .deleteIndex(indexUid(env.config))
+        .waitTask()
+        .catch(() => {});
     await env?.close();
   });
 

@@ -73,7 +73,9 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
   const ids: Record<string, string> = {};
 
   const search = (user: FixtureUser, query: Record<string, string | number>, workspace = wid) =>
-    request('GET', `/api/v1/workspaces/${workspace}/search?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`, { token: user.token });
+    request('GET', `/api/v1/workspaces/${workspace}/search?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`, {
+      token: user.token,
+    });
 
   beforeAll(async () => {
     env = await createTestEnv();
@@ -81,7 +83,12 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
     api = await startInProcess(env, 'api');
     request = client(api.url);
     [owner, admin, mia, max, gus, stranger] = await Promise.all(['Olivia', 'Adam', 'Mia', 'Max', 'Gus', 'Sam'].map((n) => fixtureUser(deps, n)));
-    wid = await fixtureWorkspace(deps, owner, [[admin, 'admin'], [mia, 'member'], [max, 'member'], [gus, 'guest']]);
+    wid = await fixtureWorkspace(deps, owner, [
+      [admin, 'admin'],
+      [mia, 'member'],
+      [max, 'member'],
+      [gus, 'guest'],
+    ]);
     otherWid = await fixtureWorkspace(deps, stranger);
     general = await fixtureChat(deps, wid, owner, [mia], 'public', 'general');
     secret = await fixtureChat(deps, wid, owner, [mia], 'private', 'secret');
@@ -373,7 +380,10 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
       theirs = [await insertMessage(env.deps, otherChat, stranger, words.join(' '))];
     });
     afterAll(async () => {
-      await env.deps.db('messages').whereIn('id', [ours, ...theirs]).update({ deleted_at: new Date() });
+      await env.deps
+        .db('messages')
+        .whereIn('id', [ours, ...theirs])
+        .update({ deleted_at: new Date() });
     });
 
     it("expands a prefix into the searched workspace's own words only", async () => {
@@ -392,10 +402,31 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
       expect(await dictionary('zzkalpha')).toEqual([wid]);
       expect(await dictionary('zzkb10')).toEqual([otherWid]);
       // One statement inserting into two workspaces, as a persist batch does.
-      const seqs = new Map((await env.deps.db('chats').whereIn('id', [general, otherChat]).increment('last_seq', 1).returning(['id', 'last_seq'])).map((c) => [String(c.id), c.last_seq]));
+      const seqs = new Map(
+        (await env.deps.db('chats').whereIn('id', [general, otherChat]).increment('last_seq', 1).returning(['id', 'last_seq'])).map((c) => [
+          String(c.id),
+          c.last_seq,
+        ]),
+      );
       const batch = [
-        { id: uuidv7(), chat_id: general, workspace_id: wid, seq: seqs.get(general), sender_id: owner.id, client_id: 'batch-a', content: 'zzkshared from here' },
-        { id: uuidv7(), chat_id: otherChat, workspace_id: otherWid, seq: seqs.get(otherChat), sender_id: stranger.id, client_id: 'batch-b', content: 'zzkshared from there zzktheirs' },
+        {
+          id: uuidv7(),
+          chat_id: general,
+          workspace_id: wid,
+          seq: seqs.get(general),
+          sender_id: owner.id,
+          client_id: 'batch-a',
+          content: 'zzkshared from here',
+        },
+        {
+          id: uuidv7(),
+          chat_id: otherChat,
+          workspace_id: otherWid,
+          seq: seqs.get(otherChat),
+          sender_id: stranger.id,
+          client_id: 'batch-b',
+          content: 'zzkshared from there zzktheirs',
+        },
       ];
       await env.deps.db('messages').insert(batch);
       theirs.push(...batch.map((m) => m.id));
@@ -444,7 +475,10 @@ describe('GET /workspaces/:wid/search (postgres)', () => {
 
         // Rebuilt from the messages as they are now: the edited-away word is gone.
         await lexemesPerWorkspace.up(trx);
-        const rows = await trx('search_lexemes').whereIn('lexeme', ['zzkalpha', 'zzkomega', 'zzkb10', 'zzkshare', 'zzktheir']).orderBy(['lexeme', 'workspace_id']).select('workspace_id', 'lexeme');
+        const rows = await trx('search_lexemes')
+          .whereIn('lexeme', ['zzkalpha', 'zzkomega', 'zzkb10', 'zzkshare', 'zzktheir'])
+          .orderBy(['lexeme', 'workspace_id'])
+          .select('workspace_id', 'lexeme');
         expect(rows.map((r) => [String(r.workspace_id), r.lexeme])).toEqual([
           [otherWid, 'zzkb10'],
           [wid, 'zzkomega'],
@@ -573,7 +607,10 @@ describe('Meilisearch unreachable: searches fall back to Postgres', () => {
   });
 
   it('queues index jobs for the worker while Meilisearch is configured', async () => {
-    await enqueueSearchIndex(env.deps, [{ op: 'upsert', message_id: uuidv7() }, { op: 'delete', message_id: uuidv7() }]);
+    await enqueueSearchIndex(env.deps, [
+      { op: 'upsert', message_id: uuidv7() },
+      { op: 'delete', message_id: uuidv7() },
+    ]);
     const jobs = await env.deps.queues.search.getJobs(['waiting']);
     expect(jobs).toHaveLength(1);
     expect(jobs[0].data.ops).toHaveLength(2);

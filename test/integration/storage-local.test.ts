@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../src/domain/errors.js';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../src/errors.js';
 import { createBlobStore, LocalDiskStore } from '../../src/infra/storage/index.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -19,7 +19,10 @@ async function readAll(stream: Readable): Promise<Buffer> {
 /** Every file under `dir`, relative (temp files included). */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
 const opts = (maxBytes: number) => ({ contentType: 'application/octet-stream', maxBytes });
 
@@ -159,8 +162,6 @@ describe('createBlobStore', () => {
 
   it('refuses an incomplete s3 configuration', () => {
     expect(() => createBlobStore({ DATA_DIR: '.', STORAGE_DRIVER: 's3', S3_REGION: 'eu-west-1' })).toThrow(/S3_BUCKET/);
-    expect(() =>
-      createBlobStore({ DATA_DIR: '.', STORAGE_DRIVER: 's3', S3_BUCKET: 'b', S3_REGION: 'r', S3_ACCESS_KEY_ID: 'only-one' }),
-    ).toThrow(/together/);
+    expect(() => createBlobStore({ DATA_DIR: '.', STORAGE_DRIVER: 's3', S3_BUCKET: 'b', S3_REGION: 'r', S3_ACCESS_KEY_ID: 'only-one' })).toThrow(/together/);
   });
 });

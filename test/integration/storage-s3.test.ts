@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../src/domain/errors.js';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../src/errors.js';
 import { createBlobStore, S3Store } from '../../src/infra/storage/index.js';
 
 const REQUIRED = ['S3_TEST_ENDPOINT', 'S3_TEST_BUCKET', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'] as const;

@@ -173,7 +173,9 @@ describe('fetchPreview', () => {
     expect(await fetchPreview(`http://localhost:${port}/og`, { allowPrivate: false })).toBeNull();
     expect(await fetchPreview(`http://[::ffff:127.0.0.1]:${port}/og`, { allowPrivate: false })).toBeNull();
     // A name that resolves to loopback (a resolver answering like a rebinding DNS server would).
-    expect(await fetchPreview(`http://rebind.example:${port}/og`, { allowPrivate: false, resolve: async () => [{ address: '127.0.0.1', family: 4 }] })).toBeNull();
+    expect(
+      await fetchPreview(`http://rebind.example:${port}/og`, { allowPrivate: false, resolve: async () => [{ address: '127.0.0.1', family: 4 }] }),
+    ).toBeNull();
     expect(hits.size).toBe(0);
     // The same URL is fetched when private addresses are allowed: the refusal above was the guard.
     expect(await fetchPreview(`${base}/og`, open)).not.toBeNull();

@@ -44,13 +44,22 @@ const levels = (inbox: Inbox) => inbox.events('notifications.updated').map((f: F
 describe('user-scoped events', () => {
   it('reach only their user, live, over WebSocket and SSE, with user_id on the wire', async () => {
     const { alice, bob, ws, chat } = await world();
-    const clients = await Promise.all([openWs(fanout.url, alice.token), openSse(fanout.url, alice.token), openWs(fanout.url, bob.token), openSse(fanout.url, bob.token)]);
+    const clients = await Promise.all([
+      openWs(fanout.url, alice.token),
+      openSse(fanout.url, alice.token),
+      openWs(fanout.url, bob.token),
+      openSse(fanout.url, bob.token),
+    ]);
     const [aliceWs, aliceSse, bobWs, bobSse] = clients;
     // A chat event first proves every connection is live before the user-scoped ones go out.
     const [ready] = await publish(messageEvent(ws, chat, alice.id, 1));
     await Promise.all(clients.map((c) => c.inbox.seen(ready)));
 
-    const [forAlice, forBob, marker] = await publish(settingsEvent(ws, chat, alice, 'mentions'), settingsEvent(ws, chat, bob, 'none'), messageEvent(ws, chat, alice.id, 2));
+    const [forAlice, forBob, marker] = await publish(
+      settingsEvent(ws, chat, alice, 'mentions'),
+      settingsEvent(ws, chat, bob, 'none'),
+      messageEvent(ws, chat, alice.id, 2),
+    );
     await Promise.all(clients.map((c) => c.inbox.seen(marker)));
 
     for (const { inbox } of [aliceWs, aliceSse]) {
@@ -65,7 +74,10 @@ describe('user-scoped events', () => {
     }
     // Events without user_id carry none on the wire.
     expect(aliceWs.inbox.events('message.created').every((f) => !('user_id' in f))).toBe(true);
-    for (const c of clients) 'es' in c ? c.close() : await c.close();
+    for (const c of clients) {
+      if ('es' in c) c.close();
+      else await c.close();
+    }
   });
 
   it('are replayed on resume to their user only (WebSocket last_event_id and SSE Last-Event-ID)', async () => {

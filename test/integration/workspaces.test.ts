@@ -26,7 +26,14 @@ describe('workspaces', () => {
     const ann = await user('Ann');
     const res = await request('POST', '/api/v1/workspaces', { token: ann.token, body: { name: '  Café Crème & Co  ' } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^\d+$/), name: 'Café Crème & Co', slug: 'cafe-creme-co', role: 'owner', channel_mentions: 'everyone', created_at: expect.stringMatching(/Z$/) });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^\d+$/),
+      name: 'Café Crème & Co',
+      slug: 'cafe-creme-co',
+      role: 'owner',
+      channel_mentions: 'everyone',
+      created_at: expect.stringMatching(/Z$/),
+    });
     const again = await request('POST', '/api/v1/workspaces', { token: ann.token, body: { name: 'Cafe creme co' } });
     expect(again.status).toBe(201);
     expect(again.body.slug).toMatch(/^cafe-creme-co-[0-9a-f]{6}$/);
@@ -68,7 +75,12 @@ describe('members', () => {
   let wid: string;
   beforeAll(async () => {
     [owner, admin, member, guest, loner] = [await user('Owner'), await user('Admin'), await user('Member'), await user('Guest'), await user('Loner')];
-    wid = await fixtureWorkspace(env.deps, owner, [[admin, 'admin'], [member, 'member'], [guest, 'guest'], [loner, 'member']]);
+    wid = await fixtureWorkspace(env.deps, owner, [
+      [admin, 'admin'],
+      [member, 'member'],
+      [guest, 'guest'],
+      [loner, 'member'],
+    ]);
     await fixtureChat(env.deps, wid, member, [guest], 'private', 'with-guest');
   });
 
@@ -77,7 +89,15 @@ describe('members', () => {
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(5);
     expect(res.body.items[0]).toEqual({
-      user: { id: owner.id, email: owner.email, display_name: 'Owner', username: owner.username, status: null, dnd_until: null, created_at: expect.any(String) },
+      user: {
+        id: owner.id,
+        email: owner.email,
+        display_name: 'Owner',
+        username: owner.username,
+        status: null,
+        dnd_until: null,
+        created_at: expect.any(String),
+      },
       role: 'owner',
       joined_at: expect.stringMatching(/Z$/),
       presence: 'offline',
@@ -101,7 +121,8 @@ describe('members', () => {
   it('applies the role rules', async () => {
     const target = await user('Target');
     await env.deps.db('workspace_members').insert({ workspace_id: wid, user_id: target.id, role: 'member' });
-    const patch = (as: FixtureUser, uid: string, role: string) => request('PATCH', `/api/v1/workspaces/${wid}/members/${uid}`, { token: as.token, body: { role } });
+    const patch = (as: FixtureUser, uid: string, role: string) =>
+      request('PATCH', `/api/v1/workspaces/${wid}/members/${uid}`, { token: as.token, body: { role } });
 
     const toGuest = await patch(admin, target.id, 'guest');
     expect(toGuest.status).toBe(200);
@@ -138,7 +159,11 @@ describe('members', () => {
     expect((await request('GET', `/api/v1/workspaces/${wid}/chats`, { token: gone.token })).status).toBe(404);
     const events = await eventsAfter(mark);
     expect(events.map((e) => [e.type, e.chat_id, e.data.user_id]).sort()).toEqual(
-      [['chat.member_left', c1, gone.id], ['chat.member_left', c2, gone.id], ['workspace.member_left', null, gone.id]].sort(),
+      [
+        ['chat.member_left', c1, gone.id],
+        ['chat.member_left', c2, gone.id],
+        ['workspace.member_left', null, gone.id],
+      ].sort(),
     );
     expect(events.at(-1)?.type).toBe('workspace.member_left');
     expect(events.every((e) => e.workspace_id === wid)).toBe(true);

@@ -5,7 +5,9 @@ import { downloadHeaders } from '../../src/domain/attachments/headers.js';
 import { isScriptCapable, sanitizeFilename, sniffContentType } from '../../src/domain/attachments/sniff.js';
 
 const img = (format: 'png' | 'jpeg' | 'gif' | 'webp') =>
-  sharp({ create: { width: 8, height: 8, channels: 3, background: '#3366cc' } }).toFormat(format).toBuffer();
+  sharp({ create: { width: 8, height: 8, channels: 3, background: '#3366cc' } })
+    .toFormat(format)
+    .toBuffer();
 
 // A minimal but real PDF header and a one-entry ZIP (local file header + central directory + end record).
 const PDF = Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
@@ -147,9 +149,7 @@ describe('downloadHeaders', () => {
 
   it('allows inline for images only when asked', () => {
     const att = { filename: "it's (a) pic*.png", content_type: 'image/png', size: 5 };
-    expect(downloadHeaders(att, 'inline')['Content-Disposition']).toBe(
-      `inline; filename="it's (a) pic_.png"; filename*=UTF-8''it%27s%20%28a%29%20pic_.png`,
-    );
+    expect(downloadHeaders(att, 'inline')['Content-Disposition']).toBe(`inline; filename="it's (a) pic_.png"; filename*=UTF-8''it%27s%20%28a%29%20pic_.png`);
     expect(downloadHeaders(att)['Content-Disposition']).toMatch(/^attachment;/);
     expect(downloadHeaders({ ...att, content_type: 'image/svg+xml' }, 'inline')['Content-Disposition']).toMatch(/^attachment;/);
   });

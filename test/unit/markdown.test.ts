@@ -140,7 +140,7 @@ describe('renderMarkdown: XSS corpus', () => {
     '[x](//evil.example/path)',
     '[x](http://ok.example" onmouseover="alert(1))',
     '[x](http://ok.example "a\\" onclick=\\"alert(1)")',
-    "[x](http://ok.example 'x\" style=\"color:red')",
+    '[x](http://ok.example \'x" style="color:red\')',
     '[x]\n\n[x]: javascript:alert(1)',
     '[x][1]\n\n[1]: &#106;avascript:alert(1)',
     '**[x](javascript:alert(1))**',
@@ -199,7 +199,16 @@ describe('renderMarkdown: total and fast enough', () => {
   });
 
   it('never throws on odd input', () => {
-    for (const input of ['', '\u0000', '\uD800 lone surrogate', '>'.repeat(500) + ' deep', '['.repeat(2000), '*'.repeat(3000), '- '.repeat(1000) + 'x', '`'.repeat(999)]) {
+    for (const input of [
+      '',
+      '\u0000',
+      '\uD800 lone surrogate',
+      '>'.repeat(500) + ' deep',
+      '['.repeat(2000),
+      '*'.repeat(3000),
+      '- '.repeat(1000) + 'x',
+      '`'.repeat(999),
+    ]) {
       expect(typeof renderMarkdown(input)).toBe('string');
     }
   });
@@ -207,7 +216,9 @@ describe('renderMarkdown: total and fast enough', () => {
 
 describe('extractLinks', () => {
   it('finds http(s) links outside code, deduplicated, in order', () => {
-    const content = 'a https://a.example/x and [b](http://b.example/) `https://code.example`\n<https://c.example>\n' + 'again https://a.example/x ftp://files.example mailto:x@y.example\n```\nhttps://block.example\n```';
+    const content =
+      'a https://a.example/x and [b](http://b.example/) `https://code.example`\n<https://c.example>\n' +
+      'again https://a.example/x ftp://files.example mailto:x@y.example\n```\nhttps://block.example\n```';
     expect(extractLinks(content)).toEqual(['https://a.example/x', 'http://b.example/', 'https://c.example']);
   });
 

@@ -57,7 +57,10 @@ describe('resolveOutbound', () => {
     if (!addresses) throw new Error('ENOTFOUND');
     return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
-  const strict = { allowPrivate: false, resolve: dns({ 'hooks.example': ['93.184.216.34'], 'evil.example': ['93.184.216.34', '10.0.0.5'], 'local.example': ['127.0.0.1'], 'v6.example': ['::1'] }) };
+  const strict = {
+    allowPrivate: false,
+    resolve: dns({ 'hooks.example': ['93.184.216.34'], 'evil.example': ['93.184.216.34', '10.0.0.5'], 'local.example': ['127.0.0.1'], 'v6.example': ['::1'] }),
+  };
 
   it('accepts a public host and pins the address it checked', async () => {
     const target = await resolveOutbound('https://hooks.example/in?x=1', strict);
@@ -79,9 +82,12 @@ describe('resolveOutbound', () => {
     await expect(resolveOutbound(url, strict)).rejects.toThrow(why);
   });
 
-  it.each(['ftp://hooks.example/', 'file:///etc/passwd', 'not a url', 'http://user:pw@hooks.example/', 'http://nowhere.example/'])('refuses %s', async (url) => {
-    await expect(resolveOutbound(url, strict)).rejects.toBeInstanceOf(OutboundRefusedError);
-  });
+  it.each(['ftp://hooks.example/', 'file:///etc/passwd', 'not a url', 'http://user:pw@hooks.example/', 'http://nowhere.example/'])(
+    'refuses %s',
+    async (url) => {
+      await expect(resolveOutbound(url, strict)).rejects.toBeInstanceOf(OutboundRefusedError);
+    },
+  );
 
   it('lets private addresses through when allowed, still pinning them', async () => {
     await expect(resolveOutbound('http://127.0.0.1:9/x', { ...strict, allowPrivate: true })).resolves.toMatchObject({ address: '127.0.0.1' });

@@ -61,7 +61,12 @@ function recordingRedis(reply: (command: string) => unknown): { redis: Redis; ca
   return { redis: client as unknown as Redis, calls, pipelines };
 }
 
-const event = (type: ChatEvent['type'], data: Record<string, unknown>, chat: string | null = chats[0]): ChatEvent => ({ type, workspace_id: uuidv7(), chat_id: chat, data });
+const event = (type: ChatEvent['type'], data: Record<string, unknown>, chat: string | null = chats[0]): ChatEvent => ({
+  type,
+  workspace_id: uuidv7(),
+  chat_id: chat,
+  data,
+});
 
 describe('Redis Cluster: every multi-key call stays in one slot', () => {
   it('publishing events: the stream, the published ids and every membership log it appends to', async () => {
@@ -114,7 +119,26 @@ describe('Redis Cluster: every multi-key call stays in one slot', () => {
   it("BullMQ: each queue's keys (and its jobs') share a slot under the tagged prefix", () => {
     for (const queue of QUEUE_NAMES) {
       const base = `${keys.bull}:${queue}`;
-      expectOneSlot(['wait', 'active', 'paused', 'meta', 'id', 'delayed', 'prioritized', 'completed', 'failed', 'stalled', 'events', 'marker', 'pc', 'limiter', `n:${uuidv7()}:${uuidv7()}`, `${uuidv7()}:lock`].map((s) => `${base}:${s}`));
+      expectOneSlot(
+        [
+          'wait',
+          'active',
+          'paused',
+          'meta',
+          'id',
+          'delayed',
+          'prioritized',
+          'completed',
+          'failed',
+          'stalled',
+          'events',
+          'marker',
+          'pc',
+          'limiter',
+          `n:${uuidv7()}:${uuidv7()}`,
+          `${uuidv7()}:lock`,
+        ].map((s) => `${base}:${s}`),
+      );
     }
   });
 
@@ -128,7 +152,8 @@ describe('Redis Cluster: every multi-key call stays in one slot', () => {
     expect(single.wrote('u1')).toBe('fechatter:wrote:u1');
     expect(single.digestFlag('u1')).toBe('fechatter:notify:digest:u1');
     // On a cluster every key still starts with `<prefix>:`, so per-prefix SCANs find them all.
-    for (const key of [keys.events, keys.bull, keys.presence('u1'), keys.idempotency('c', 'k'), keys.pendingMessage('m')]) expect(key.startsWith(`${prefix}:`)).toBe(true);
+    for (const key of [keys.events, keys.bull, keys.presence('u1'), keys.idempotency('c', 'k'), keys.pendingMessage('m')])
+      expect(key.startsWith(`${prefix}:`)).toBe(true);
   });
 
   it('reads a cluster from REDIS_URL=redis+cluster://… or REDIS_CLUSTER_NODES', () => {

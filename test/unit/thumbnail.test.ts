@@ -5,14 +5,17 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { makeThumbnail } from '../../src/domain/attachments/thumbnail.js';
 
-const solid = (width: number, height: number, background: string) =>
-  sharp({ create: { width, height, channels: 3, background } });
+const solid = (width: number, height: number, background: string) => sharp({ create: { width, height, channels: 3, background } });
 
 /** An animated GIF of 3 frames (red, green, blue), each 200x100. */
 async function animatedGif(): Promise<Buffer> {
   const w = 200;
   const h = 100;
-  const colors = [[255, 0, 0], [0, 255, 0], [0, 0, 255]];
+  const colors = [
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+  ];
   const raw = Buffer.alloc(w * h * 3 * colors.length);
   colors.forEach((rgb, frame) => {
     for (let i = 0; i < w * h; i++) raw.set(rgb, (frame * w * h + i) * 3);
@@ -57,7 +60,10 @@ function bombPng(width: number, height: number): Buffer {
 
 describe('makeThumbnail', () => {
   it('turns a 1000x500 png into a webp fitting 320x160, without metadata', async () => {
-    const png = await solid(1000, 500, '#ff8800').withMetadata({ exif: { IFD0: { Copyright: 'secret-gps-ish' } } }).png().toBuffer();
+    const png = await solid(1000, 500, '#ff8800')
+      .withMetadata({ exif: { IFD0: { Copyright: 'secret-gps-ish' } } })
+      .png()
+      .toBuffer();
     expect((await sharp(png).metadata()).exif).toBeDefined(); // the input really carries EXIF
     const thumb = await makeThumbnail(png);
     expect(thumb).not.toBeNull();
@@ -107,7 +113,11 @@ describe('makeThumbnail', () => {
     expect(await makeThumbnail(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'))).toBeNull();
     const tiff = await solid(50, 50, '#000').tiff().toBuffer();
     expect(await makeThumbnail(tiff)).toBeNull();
-    const failing = new Readable({ read() { this.destroy(new Error('disk on fire')); } });
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('disk on fire'));
+      },
+    });
     expect(await makeThumbnail(failing)).toBeNull();
   });
 

@@ -42,13 +42,17 @@ describe('parsePreview', () => {
   });
 
   it('decodes entities in content and title', () => {
-    const html = page('<title>Tom &amp; Jerry &#8212; &#x1F600; &copy;</title><meta property="og:description" content="&quot;Quoted&quot; &lt;b&gt;not bold&lt;/b&gt; caf&eacute; &unknown; &#0;">');
+    const html = page(
+      '<title>Tom &amp; Jerry &#8212; &#x1F600; &copy;</title><meta property="og:description" content="&quot;Quoted&quot; &lt;b&gt;not bold&lt;/b&gt; caf&eacute; &unknown; &#0;">',
+    );
     expect(parsePreview(html, URL_)).toMatchObject({ title: 'Tom & Jerry — 😀 ©', description: '"Quoted" <b>not bold</b> café &unknown; \ufffd' });
     expect(decodeEntities('&amp;lt;')).toBe('&lt;');
   });
 
   it('caps lengths without splitting characters', () => {
-    const html = page(`<meta property="og:title" content="${'t'.repeat(400)}"><meta property="og:description" content="${'😀'.repeat(1200)}"><meta property="og:site_name" content="${'s'.repeat(150)}">`);
+    const html = page(
+      `<meta property="og:title" content="${'t'.repeat(400)}"><meta property="og:description" content="${'😀'.repeat(1200)}"><meta property="og:site_name" content="${'s'.repeat(150)}">`,
+    );
     const preview = parsePreview(html, URL_)!;
     expect(preview.title).toBe('t'.repeat(PREVIEW_LIMITS.title));
     expect(Array.from(preview.description!)).toHaveLength(PREVIEW_LIMITS.description);
@@ -63,16 +67,33 @@ describe('parsePreview', () => {
     expect(parsePreview(html('//cdn.example/c.png'), URL_)!.image_url).toBe('https://cdn.example/c.png');
     expect(parsePreview(html('/d.png?a=1&amp;b=2'), URL_)!.image_url).toBe('https://news.example/d.png?a=1&b=2');
     // After a redirect the page URL differs from the link: relative images follow the page.
-    expect(parsePreview(html('e.png'), 'http://short.example/x', 'https://long.example/dir/page')).toMatchObject({ url: 'http://short.example/x', image_url: 'https://long.example/dir/e.png' });
+    expect(parsePreview(html('e.png'), 'http://short.example/x', 'https://long.example/dir/page')).toMatchObject({
+      url: 'http://short.example/x',
+      image_url: 'https://long.example/dir/e.png',
+    });
   });
 
   it('refuses non-http images', () => {
     const html = (image: string) => page(`<title>x</title><meta property="og:image" content="${image}">`);
-    for (const image of ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', '&#106;avascript:alert(1)', 'data:image/png;base64,AAAA', 'file:///etc/passwd', 'ftp://files.example/a.png', 'https://user:pw@cdn.example/a.png', '']) {
+    for (const image of [
+      'javascript:alert(1)',
+      'JaVaScRiPt:alert(1)',
+      '&#106;avascript:alert(1)',
+      'data:image/png;base64,AAAA',
+      'file:///etc/passwd',
+      'ftp://files.example/a.png',
+      'https://user:pw@cdn.example/a.png',
+      '',
+    ]) {
       expect(parsePreview(html(image), URL_)!.image_url, image).toBeNull();
     }
     // The first usable image wins over a refused one.
-    expect(parsePreview(page('<title>x</title><meta property="og:image" content="data:x"><meta property="og:image:secure_url" content="https://cdn.example/ok.png">'), URL_)!.image_url).toBe('https://cdn.example/ok.png');
+    expect(
+      parsePreview(
+        page('<title>x</title><meta property="og:image" content="data:x"><meta property="og:image:secure_url" content="https://cdn.example/ok.png">'),
+        URL_,
+      )!.image_url,
+    ).toBe('https://cdn.example/ok.png');
   });
 
   it('ignores tags in comments, scripts and after </head>', () => {

@@ -1,13 +1,12 @@
 // Fechatter's service worker: shows Web Push notifications and opens the chat when one is
 // clicked. The push payload is JSON {title, body, chat_id, workspace_id, message_id, url}
 // (see API.md, "Notifications"). No caching: the app is online-only.
-/* eslint-env serviceworker */
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('push', (event) => {
-  let data = {};
+  let data;
   try {
     data = event.data ? event.data.json() : {};
   } catch {

@@ -56,7 +56,15 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
   };
   client.on('status', showStatus);
   showStatus(client.live.status);
-  root.append(side, h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }), convo.el, search.panel, mentions.panel, saved.panel, banner);
+  root.append(
+    side,
+    h('div', { class: 'scrim', onclick: () => root.classList.remove('show-sidebar') }),
+    convo.el,
+    search.panel,
+    mentions.panel,
+    saved.panel,
+    banner,
+  );
   // The hash names another chat of this workspace (a notification was clicked): go there.
   window.addEventListener('hashchange', async () => {
     const match = /^#\/w\/([^/]+)\/c\/([^/?]+)/.exec(location.hash);
@@ -72,7 +80,10 @@ export async function workspaceApp(me: Me, wid: string, chatId: string | null): 
       search.focus();
     }
   });
-  const first = chatId && store.chats.has(chatId) ? chatId : [...store.chats.values()].find((c) => c.type === 'public' || c.type === 'private')?.id ?? [...store.chats.keys()][0];
+  const first =
+    chatId && store.chats.has(chatId)
+      ? chatId
+      : ([...store.chats.values()].find((c) => c.type === 'public' || c.type === 'private')?.id ?? [...store.chats.keys()][0]);
   if (first) queueMicrotask(() => open(first));
   else {
     convo.show(null);

@@ -5,9 +5,7 @@ import { client } from './session.js';
 
 export function errorText(err: unknown): string {
   if (err instanceof FechatterError) {
-    const details = (err.details as Array<{ path?: string; message?: string }>)
-      .map((d) => (d.path ? `${d.path}: ${d.message}` : d.message))
-      .filter(Boolean);
+    const details = (err.details as Array<{ path?: string; message?: string }>).map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).filter(Boolean);
     return details.length ? `${err.message} (${details.join('; ')})` : err.message;
   }
   return (err as Error)?.message ?? String(err);
@@ -91,26 +89,44 @@ export function inviteView(token: string, preview: InvitationPreview | null, onJ
     return h(
       'main',
       { class: 'center' },
-      h('div', { class: 'card' }, h('h1', {}, 'Invitation not valid'), h('p', {}, 'This link is unknown, expired, used up or revoked.'), h('button', { onclick: onCancel }, 'Continue')),
+      h(
+        'div',
+        { class: 'card' },
+        h('h1', {}, 'Invitation not valid'),
+        h('p', {}, 'This link is unknown, expired, used up or revoked.'),
+        h('button', { onclick: onCancel }, 'Continue'),
+      ),
     );
   }
-  const accept = h('button', {
-    class: 'primary',
-    onclick: async () => {
-      accept.disabled = true;
-      try {
-        const result = await client.api.acceptInvitation(token);
-        onJoined(result.workspace.id);
-      } catch (err) {
-        error.textContent = errorText(err);
-        accept.disabled = false;
-      }
+  const accept = h(
+    'button',
+    {
+      class: 'primary',
+      onclick: async () => {
+        accept.disabled = true;
+        try {
+          const result = await client.api.acceptInvitation(token);
+          onJoined(result.workspace.id);
+        } catch (err) {
+          error.textContent = errorText(err);
+          accept.disabled = false;
+        }
+      },
     },
-  }, `Join ${preview.workspace.name}`);
+    `Join ${preview.workspace.name}`,
+  );
   return h(
     'main',
     { class: 'center' },
-    h('div', { class: 'card' }, h('h1', {}, 'Join ', preview.workspace.name), h('p', {}, `You are invited as ${preview.role}.`), error, accept, h('button', { class: 'link', onclick: onCancel }, 'Not now')),
+    h(
+      'div',
+      { class: 'card' },
+      h('h1', {}, 'Join ', preview.workspace.name),
+      h('p', {}, `You are invited as ${preview.role}.`),
+      error,
+      accept,
+      h('button', { class: 'link', onclick: onCancel }, 'Not now'),
+    ),
   );
 }
 

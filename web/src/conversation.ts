@@ -42,16 +42,30 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
   });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
   const fileInput = h('input', { type: 'file', multiple: true, class: 'file-input', tabIndex: -1, 'aria-hidden': 'true' });
-  const attach = h('button', { type: 'button', class: 'icon attach', 'aria-label': 'Attach files', title: 'Attach files', onclick: () => fileInput.click() }, icon('attach'));
+  const attach = h(
+    'button',
+    { type: 'button', class: 'icon attach', 'aria-label': 'Attach files', title: 'Attach files', onclick: () => fileInput.click() },
+    icon('attach'),
+  );
   const tray = uploadTray(() => chatId);
   const autocomplete = mentionAutocomplete(input, () => mentionOptions());
   const composer = h('form', { class: 'composer' }, autocomplete.el, attach, fileInput, input, send);
   const empty = h('div', { class: 'empty' }, h('p', {}, 'Pick a channel or a person on the left.'));
   const notify = notificationSettings(store, () => chatId);
-  const pinsButton = h('button', { type: 'button', class: 'icon pins-button', title: 'Pinned messages' }, icon('pin'), h('span', { class: 'sr-only' }, 'Pinned messages'), h('span', { class: 'pin-count' }));
+  const pinsButton = h(
+    'button',
+    { type: 'button', class: 'icon pins-button', title: 'Pinned messages' },
+    icon('pin'),
+    h('span', { class: 'sr-only' }, 'Pinned messages'),
+    h('span', { class: 'pin-count' }),
+  );
   const dropHint = h('div', { class: 'drop-hint', 'aria-hidden': 'true' }, 'Drop files to upload');
-  const pane = h('div', { class: 'pane', hidden: true },
-    h('header', { class: 'chat-head' },
+  const pane = h(
+    'div',
+    { class: 'pane', hidden: true },
+    h(
+      'header',
+      { class: 'chat-head' },
       h('button', { class: 'icon menu', 'aria-label': 'Open navigation', onclick: onMenu }, '☰'),
       h('div', { class: 'chat-head-text' }, title, topic),
       pinsButton,
@@ -124,13 +138,15 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
     const mine = [...t.items].reverse().find((m) => m.sender_id === store.me && !m.deleted);
     let previous: Message | undefined;
     for (const m of t.items) {
-      const grouped = !!previous && previous.sender_id === m.sender_id && !previous.deleted && Date.parse(m.created_at) - Date.parse(previous.created_at) < GROUP_MS;
+      const grouped =
+        !!previous && previous.sender_id === m.sender_id && !previous.deleted && Date.parse(m.created_at) - Date.parse(previous.created_at) < GROUP_MS;
       const seen = m === mine ? seenBy(m) : '';
       rows.push({ key: m.id, signature: messageSignature(ctx, m, grouped, seen), build: () => messageItem(ctx, m, grouped, seen) });
       previous = m;
     }
     for (const local of store.local.values()) {
-      if (local.chat_id === chatId && !local.thread_root_id) rows.push({ key: `local:${local.client_id}`, signature: `${local.state}`, build: () => localItem(local) });
+      if (local.chat_id === chatId && !local.thread_root_id)
+        rows.push({ key: `local:${local.client_id}`, signature: `${local.state}`, build: () => localItem(local) });
     }
     list.sync(rows);
     // Stay at the bottom when we were there; keep the visible message in place when older ones were prepended.
@@ -145,11 +161,18 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
       'li',
       { class: `msg mine local ${l.state}`, 'data-client-id': l.client_id },
       h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(client.user?.display_name ?? '')),
-      h('div', { class: 'body' },
+      h(
+        'div',
+        { class: 'body' },
         h('div', { class: 'meta' }, h('strong', { class: 'sender' }, client.user?.display_name ?? 'You')),
         h('p', { class: 'content' }, l.content),
         l.state === 'failed'
-          ? h('span', { class: 'state failed', role: 'status' }, `Not sent: ${l.error?.message ?? 'error'} `, h('button', { class: 'link', onclick: () => void client.retry(l).catch(() => {}) }, 'Retry'))
+          ? h(
+              'span',
+              { class: 'state failed', role: 'status' },
+              `Not sent: ${l.error?.message ?? 'error'} `,
+              h('button', { class: 'link', onclick: () => void client.retry(l).catch(() => {}) }, 'Retry'),
+            )
           : h('span', { class: 'state pending', role: 'status' }, '… sending'),
       ),
     );
@@ -175,7 +198,7 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
   };
 
   const renderPinCount = () => {
-    const n = chatId ? store.pins.get(chatId)?.size ?? 0 : 0;
+    const n = chatId ? (store.pins.get(chatId)?.size ?? 0) : 0;
     (pinsButton.querySelector('.pin-count') as HTMLElement).textContent = n ? ` ${n}` : '';
   };
 
@@ -287,13 +310,7 @@ export function conversation(store: Store, onMenu: () => void): Conversation {
   });
 
   return {
-    el: h('section', { class: 'main', 'aria-label': 'Conversation' },
-      h('div', { class: 'convo' }, empty, pane),
-      thread.el,
-      pins.panel,
-      picker.el,
-      history.el,
-    ),
+    el: h('section', { class: 'main', 'aria-label': 'Conversation' }, h('div', { class: 'convo' }, empty, pane), thread.el, pins.panel, picker.el, history.el),
     show(id) {
       const changed = id !== chatId;
       chatId = id;

@@ -30,7 +30,9 @@ export function emojiPicker(): EmojiPicker {
   const buttons = EMOJI.map(([emoji, name]) =>
     h('button', { type: 'button', class: 'emoji-choice', 'aria-label': name, title: name, tabIndex: -1, onclick: () => choose(emoji) }, emoji),
   );
-  const el = h('div', { class: 'popover emoji-picker', role: 'dialog', 'aria-label': 'Choose a reaction', hidden: true },
+  const el = h(
+    'div',
+    { class: 'popover emoji-picker', role: 'dialog', 'aria-label': 'Choose a reaction', hidden: true },
     h('div', { class: 'emoji-grid', role: 'group', 'aria-label': 'Emoji' }, ...buttons),
   );
   const choose = (emoji: string) => {

@@ -58,19 +58,25 @@ async function download(a: Attachment): Promise<void> {
 
 export function attachmentView(a: Attachment): HTMLElement {
   const name = `${a.filename} (${sizeText(a.size)})`;
-  const link = h('a', {
-    href: '#',
-    class: 'file-link',
-    'data-attachment-id': a.id,
-    onclick: (event: MouseEvent) => {
-      event.preventDefault();
-      void download(a).catch((err) => (link.title = errorText(err)));
+  const link = h(
+    'a',
+    {
+      href: '#',
+      class: 'file-link',
+      'data-attachment-id': a.id,
+      onclick: (event: MouseEvent) => {
+        event.preventDefault();
+        void download(a).catch((err) => (link.title = errorText(err)));
+      },
     },
-  }, a.thumbnail_url ? `Download ${a.filename}` : name);
+    a.thumbnail_url ? `Download ${a.filename}` : name,
+  );
   if (!a.thumbnail_url) return h('div', { class: 'attachment file' }, h('span', { class: 'file-icon' }, icon('file')), link);
   const img = h('img', { class: 'thumb', alt: a.filename, width: a.width ? Math.min(320, a.width) : undefined, loading: 'lazy', decoding: 'async' });
   if (a.width && a.height) img.style.aspectRatio = `${a.width} / ${a.height}`;
-  void imageUrl(a.thumbnail_url).then((url) => (img.src = url)).catch(() => (img.alt = `${a.filename} (preview unavailable)`));
+  void imageUrl(a.thumbnail_url)
+    .then((url) => (img.src = url))
+    .catch(() => (img.alt = `${a.filename} (preview unavailable)`));
   return h('figure', { class: 'attachment image' }, img, h('figcaption', { class: 'small' }, link));
 }
 
@@ -90,9 +96,22 @@ export function previewCard(p: LinkPreview): HTMLElement | null {
   if (!href) return null;
   // The server's own copy of the page's image (same origin), never the site's.
   const image = p.image_url?.startsWith('/api/v1/link-previews/images/') ? p.image_url : null;
-  return h('aside', { class: 'preview', 'aria-label': `Link preview: ${p.title}` },
-    image ? h('img', { src: image, alt: '', class: 'preview-image', loading: 'lazy', referrerPolicy: 'no-referrer', onerror: (e: Event) => ((e.target as HTMLElement).hidden = true) }) : null,
-    h('div', { class: 'preview-text' },
+  return h(
+    'aside',
+    { class: 'preview', 'aria-label': `Link preview: ${p.title}` },
+    image
+      ? h('img', {
+          src: image,
+          alt: '',
+          class: 'preview-image',
+          loading: 'lazy',
+          referrerPolicy: 'no-referrer',
+          onerror: (e: Event) => ((e.target as HTMLElement).hidden = true),
+        })
+      : null,
+    h(
+      'div',
+      { class: 'preview-text' },
       p.site_name ? h('div', { class: 'preview-site small muted' }, p.site_name) : null,
       h('a', { href, target: '_blank', rel: 'noopener noreferrer nofollow', class: 'preview-title' }, p.title),
       p.description ? h('p', { class: 'preview-description small' }, p.description) : null,
@@ -122,11 +141,11 @@ export function uploadTray(chatId: () => string | null) {
   const render = () => {
     el.replaceChildren(
       ...items.map((u) =>
-        h('li', { class: `upload ${u.state}` },
+        h(
+          'li',
+          { class: `upload ${u.state}` },
           h('span', { class: 'upload-name' }, `${u.file.name} (${sizeText(u.file.size)})`),
-          u.state === 'uploading'
-            ? h('progress', { class: 'upload-progress', max: 1, value: u.progress, 'aria-label': `Uploading ${u.file.name}` })
-            : null,
+          u.state === 'uploading' ? h('progress', { class: 'upload-progress', max: 1, value: u.progress, 'aria-label': `Uploading ${u.file.name}` }) : null,
           h('span', { class: 'upload-state small', role: u.state === 'failed' ? 'alert' : 'status' }, stateText(u)),
           h('button', { type: 'button', class: 'icon', 'aria-label': `Remove ${u.file.name}`, onclick: () => remove(u) }, '✕'),
         ),

@@ -11,13 +11,20 @@ export function historyDialog(me: () => string) {
   const list = h('ol', { class: 'versions' });
   const status = h('p', { class: 'muted', role: 'status' });
   const close = h('button', { type: 'button', class: 'icon', 'aria-label': 'Close edit history', onclick: () => dialog.close() }, '✕');
-  const dialog = h('dialog', { class: 'history-dialog', 'aria-labelledby': 'history-title' },
+  const dialog = h(
+    'dialog',
+    { class: 'history-dialog', 'aria-labelledby': 'history-title' },
     h('header', {}, h('h2', { id: 'history-title' }, 'Edit history'), close),
     status,
     list,
   );
   const version = (label: string, at: string, m: Message) =>
-    h('li', { class: 'version' }, h('div', { class: 'meta small muted' }, `${label} · `, h('time', { dateTime: at }, time(at))), h('div', { class: 'content rich' }, renderRich(m, me())));
+    h(
+      'li',
+      { class: 'version' },
+      h('div', { class: 'meta small muted' }, `${label} · `, h('time', { dateTime: at }, time(at))),
+      h('div', { class: 'content rich' }, renderRich(m, me())),
+    );
   return {
     el: dialog,
     async show(m: Message) {
@@ -27,7 +34,11 @@ export function historyDialog(me: () => string) {
       close.focus();
       try {
         const { items } = await client.api.listEdits(m.id);
-        list.append(...items.map((v: MessageVersion) => version(v.version === 1 ? 'Original' : `Version ${v.version}`, v.written_at, { ...m, content: v.content, rendered: v.rendered })));
+        list.append(
+          ...items.map((v: MessageVersion) =>
+            version(v.version === 1 ? 'Original' : `Version ${v.version}`, v.written_at, { ...m, content: v.content, rendered: v.rendered }),
+          ),
+        );
         status.textContent = items.length ? `${items.length} earlier version${items.length === 1 ? '' : 's'}` : 'No earlier versions.';
       } catch (err) {
         status.textContent = errorText(err);

@@ -38,7 +38,14 @@ async function route(): Promise<void> {
   client.connect();
   if (invite) {
     const inv = await preview(invite[1]);
-    return mount(inviteView(invite[1], inv, (wid) => (location.hash = `#/w/${wid}`), () => (location.hash = '#/')));
+    return mount(
+      inviteView(
+        invite[1],
+        inv,
+        (wid) => (location.hash = `#/w/${wid}`),
+        () => (location.hash = '#/'),
+      ),
+    );
   }
   const me = await client.api.me();
   if (run !== routing) return;
@@ -63,4 +70,18 @@ client.on('session', (user) => {
   if (user === null) location.reload();
 });
 
-route().catch((err: Error) => mount(h('main', { class: 'center' }, h('div', { class: 'card' }, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message), h('button', { onclick: () => location.reload() }, 'Reload')))));
+route().catch((err: Error) =>
+  mount(
+    h(
+      'main',
+      { class: 'center' },
+      h(
+        'div',
+        { class: 'card' },
+        h('h1', {}, 'Something went wrong'),
+        h('p', { class: 'error' }, err.message),
+        h('button', { onclick: () => location.reload() }, 'Reload'),
+      ),
+    ),
+  ),
+);

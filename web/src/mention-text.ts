@@ -36,9 +36,7 @@ export function renderContent(m: Message, me: string): DocumentFragment {
       if (at > last) fragment.appendChild(document.createTextNode(part.slice(last, at)));
       const text = `@${match[2]}`;
       fragment.appendChild(
-        userId
-          ? h('span', { class: `mention${userId === me ? ' me' : ''}`, 'data-user-id': userId }, text)
-          : h('span', { class: 'mention broadcast' }, text),
+        userId ? h('span', { class: `mention${userId === me ? ' me' : ''}`, 'data-user-id': userId }, text) : h('span', { class: 'mention broadcast' }, text),
       );
       last = at + text.length;
     }

@@ -46,7 +46,9 @@ export function mentionsView(store: Store, open: (chatId: string) => void): { pa
             open(x.chat_id);
           },
         },
-        h('span', { class: 'meta' },
+        h(
+          'span',
+          { class: 'meta' },
           h('strong', {}, store.name(x.message.sender_id)),
           ` ${KIND[x.kind] ?? ''} in ${chat ? store.chatName(chat) : 'a chat'} · ${time(x.message.created_at)}`,
           x.read ? null : h('span', { class: 'badge mention-badge', 'aria-label': 'unread' }, 'new'),

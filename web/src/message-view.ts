@@ -29,8 +29,21 @@ export interface MessageContext {
 export function messageSignature(ctx: MessageContext, m: Message, grouped: boolean, seen: string): string {
   const s = ctx.store;
   return JSON.stringify([
-    m.content, m.rendered, m.edited_at, m.deleted, m.reactions, m.reply_count, m.link_previews, m.attachments?.map((a) => a.id),
-    s.isPinned(m), s.saved.has(m.id), grouped, seen, ctx.editing.has(m.id), s.name(m.sender_id), s.statusEmoji(m.sender_id),
+    m.content,
+    m.rendered,
+    m.edited_at,
+    m.deleted,
+    m.reactions,
+    m.reply_count,
+    m.link_previews,
+    m.attachments?.map((a) => a.id),
+    s.isPinned(m),
+    s.saved.has(m.id),
+    grouped,
+    seen,
+    ctx.editing.has(m.id),
+    s.name(m.sender_id),
+    s.statusEmoji(m.sender_id),
   ]);
 }
 
@@ -55,9 +68,13 @@ export function messageItem(ctx: MessageContext, m: Message, grouped: boolean, s
   li.append(grouped ? '' : h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)), body);
   if (!grouped || pinned) {
     body.appendChild(
-      h('div', { class: 'meta' },
+      h(
+        'div',
+        { class: 'meta' },
         grouped ? null : h('strong', { class: 'sender' }, name),
-        !grouped && store.statusEmoji(m.sender_id) ? h('span', { class: 'status-emoji', title: store.user(m.sender_id)?.status?.text ?? '' }, ` ${store.statusEmoji(m.sender_id)}`) : null,
+        !grouped && store.statusEmoji(m.sender_id)
+          ? h('span', { class: 'status-emoji', title: store.user(m.sender_id)?.status?.text ?? '' }, ` ${store.statusEmoji(m.sender_id)}`)
+          : null,
         ' ',
         grouped ? null : h('time', { dateTime: m.created_at, title: m.created_at }, time(m.created_at)),
         pinned ? h('span', { class: 'pin-flag small' }, ' ', icon('pin'), 'Pinned') : null,
@@ -71,7 +88,18 @@ export function messageItem(ctx: MessageContext, m: Message, grouped: boolean, s
   if (ctx.editing.has(m.id)) body.appendChild(editor(ctx, m));
   else body.appendChild(h('div', { class: 'content rich' }, renderRich(m, store.me)));
   if (m.edited_at && !ctx.editing.has(m.id)) {
-    body.appendChild(h('button', { type: 'button', class: 'link edited small', 'aria-label': 'Edited: show the edit history', onclick: (e: MouseEvent) => ctx.showHistory(m, e.currentTarget as HTMLElement) }, '(edited)'));
+    body.appendChild(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'link edited small',
+          'aria-label': 'Edited: show the edit history',
+          onclick: (e: MouseEvent) => ctx.showHistory(m, e.currentTarget as HTMLElement),
+        },
+        '(edited)',
+      ),
+    );
   }
   if (m.attachments?.length) body.appendChild(h('div', { class: 'attachments' }, ...m.attachments.map(attachmentView)));
   for (const p of m.link_previews ?? []) {
@@ -80,26 +108,35 @@ export function messageItem(ctx: MessageContext, m: Message, grouped: boolean, s
   }
   if (m.reactions?.length) {
     body.appendChild(
-      h('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' },
+      h(
+        'div',
+        { class: 'reactions', role: 'group', 'aria-label': 'Reactions' },
         ...m.reactions.map((r) => {
           const me = r.user_ids.includes(store.me);
           const who = r.user_ids.map((u) => store.name(u)).join(', ');
-          return h('button', {
-            type: 'button',
-            class: `reaction${me ? ' mine' : ''}`,
-            'aria-pressed': me ? 'true' : 'false',
-            'aria-label': `${r.emoji} ${r.count}: ${who}${me ? ' (click to remove yours)' : ''}`,
-            title: who,
-            'data-emoji': r.emoji,
-            onclick: () => toggleReaction(ctx, m, r.emoji),
-          }, h('span', { 'aria-hidden': 'true' }, r.emoji), h('span', { class: 'count' }, String(r.count)));
+          return h(
+            'button',
+            {
+              type: 'button',
+              class: `reaction${me ? ' mine' : ''}`,
+              'aria-pressed': me ? 'true' : 'false',
+              'aria-label': `${r.emoji} ${r.count}: ${who}${me ? ' (click to remove yours)' : ''}`,
+              title: who,
+              'data-emoji': r.emoji,
+              onclick: () => toggleReaction(ctx, m, r.emoji),
+            },
+            h('span', { 'aria-hidden': 'true' }, r.emoji),
+            h('span', { class: 'count' }, String(r.count)),
+          );
         }),
       ),
     );
   }
   if (!ctx.inThread && m.reply_count > 0) {
     body.appendChild(
-      h('button', { type: 'button', class: 'link replies', onclick: (e: MouseEvent) => ctx.openThread(m, e.currentTarget as HTMLElement) },
+      h(
+        'button',
+        { type: 'button', class: 'link replies', onclick: (e: MouseEvent) => ctx.openThread(m, e.currentTarget as HTMLElement) },
         `${m.reply_count} ${m.reply_count === 1 ? 'reply' : 'replies'}`,
         m.last_reply_at ? h('span', { class: 'muted small' }, ` · last ${time(m.last_reply_at)}`) : null,
       ),
@@ -119,24 +156,63 @@ function toolbar(ctx: MessageContext, m: Message): HTMLElement {
   const saved = store.saved.has(m.id);
   const archived = store.chats.get(m.chat_id)?.archived_at != null;
   const button = (action: string, label: string, glyph: IconName, onclick: (e: MouseEvent) => void, pressed?: boolean) =>
-    h('button', { type: 'button', class: 'icon action', 'data-action': action, 'aria-label': label, title: label, 'aria-pressed': pressed === undefined ? null : String(pressed), onclick }, icon(glyph));
-  return h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
-    archived ? null : button('react', 'Add reaction', 'smile', (e) => ctx.picker.open(e.currentTarget as HTMLElement, (emoji) => toggleReaction(ctx, m, emoji))),
-    ctx.inThread || m.thread_root_id || archived ? null : button('thread', 'Reply in thread', 'thread', (e) => ctx.openThread(m, e.currentTarget as HTMLElement)),
-    mine && !archived ? button('edit', 'Edit message', 'edit', () => {
-      ctx.editing.set(m.id, m.content);
-      ctx.refresh();
-    }) : null,
-    (mine || admin) && !archived ? button('delete', 'Delete message', 'trash', () => {
-      if (!confirm('Delete this message for everyone?')) return;
-      client.api.deleteMessage(m.id).then(() => ctx.announce('Message deleted.'), fail(ctx, 'delete'));
-    }) : null,
-    archived || m.thread_root_id ? null : button('pin', pinned ? 'Unpin message' : 'Pin message', 'pin', () => {
-      (pinned ? client.api.unpin(m.id) : client.api.pin(m.id)).then(() => ctx.announce(pinned ? 'Unpinned.' : 'Pinned.'), fail(ctx, pinned ? 'unpin' : 'pin'));
-    }, pinned),
-    button('save', saved ? 'Remove from saved' : 'Save message', saved ? 'star' : 'star-outline', () => {
-      (saved ? client.api.unsave(m.id) : client.api.save(m.id)).then(() => ctx.announce(saved ? 'Removed from saved.' : 'Saved.'), fail(ctx, 'save'));
-    }, saved),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon action',
+        'data-action': action,
+        'aria-label': label,
+        title: label,
+        'aria-pressed': pressed === undefined ? null : String(pressed),
+        onclick,
+      },
+      icon(glyph),
+    );
+  return h(
+    'div',
+    { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
+    archived
+      ? null
+      : button('react', 'Add reaction', 'smile', (e) => ctx.picker.open(e.currentTarget as HTMLElement, (emoji) => toggleReaction(ctx, m, emoji))),
+    ctx.inThread || m.thread_root_id || archived
+      ? null
+      : button('thread', 'Reply in thread', 'thread', (e) => ctx.openThread(m, e.currentTarget as HTMLElement)),
+    mine && !archived
+      ? button('edit', 'Edit message', 'edit', () => {
+          ctx.editing.set(m.id, m.content);
+          ctx.refresh();
+        })
+      : null,
+    (mine || admin) && !archived
+      ? button('delete', 'Delete message', 'trash', () => {
+          if (!confirm('Delete this message for everyone?')) return;
+          client.api.deleteMessage(m.id).then(() => ctx.announce('Message deleted.'), fail(ctx, 'delete'));
+        })
+      : null,
+    archived || m.thread_root_id
+      ? null
+      : button(
+          'pin',
+          pinned ? 'Unpin message' : 'Pin message',
+          'pin',
+          () => {
+            (pinned ? client.api.unpin(m.id) : client.api.pin(m.id)).then(
+              () => ctx.announce(pinned ? 'Unpinned.' : 'Pinned.'),
+              fail(ctx, pinned ? 'unpin' : 'pin'),
+            );
+          },
+          pinned,
+        ),
+    button(
+      'save',
+      saved ? 'Remove from saved' : 'Save message',
+      saved ? 'star' : 'star-outline',
+      () => {
+        (saved ? client.api.unsave(m.id) : client.api.save(m.id)).then(() => ctx.announce(saved ? 'Removed from saved.' : 'Saved.'), fail(ctx, 'save'));
+      },
+      saved,
+    ),
   );
 }
 
@@ -170,7 +246,9 @@ function editor(ctx: MessageContext, m: Message): HTMLElement {
       input.setSelectionRange(input.value.length, input.value.length);
     }
   });
-  return h('form', { class: 'edit-form', onsubmit: (e: SubmitEvent) => (e.preventDefault(), save()) },
+  return h(
+    'form',
+    { class: 'edit-form', onsubmit: (e: SubmitEvent) => (e.preventDefault(), save()) },
     input,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), h('button', { type: 'button', onclick: done }, 'Cancel')),
     error,

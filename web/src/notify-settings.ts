@@ -13,7 +13,10 @@ const EFFECTIVE: Record<NotificationSettings['effective_level'], string> = {
   none: 'You get no notifications from this chat.',
 };
 
-export function notificationSettings(store: Store, currentChat: () => string | null): { button: HTMLButtonElement; panel: HTMLElement; refresh(): void; close(): void } {
+export function notificationSettings(
+  store: Store,
+  currentChat: () => string | null,
+): { button: HTMLButtonElement; panel: HTMLElement; refresh(): void; close(): void } {
   const level = h(
     'select',
     { name: 'notify_level', 'aria-label': 'Notify me about' },
@@ -33,7 +36,11 @@ export function notificationSettings(store: Store, currentChat: () => string | n
     effective,
     error,
   );
-  const button = h('button', { type: 'button', class: 'icon bell', 'aria-label': 'Notification settings', 'aria-expanded': 'false', title: 'Notification settings' }, icon('bell'));
+  const button = h(
+    'button',
+    { type: 'button', class: 'icon bell', 'aria-label': 'Notification settings', 'aria-expanded': 'false', title: 'Notification settings' },
+    icon('bell'),
+  );
 
   const show = (s: NotificationSettings) => {
     level.value = s.level;

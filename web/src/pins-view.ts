@@ -13,7 +13,13 @@ function panelShell(label: string, closeLabel: string, onClose: () => void) {
   const list = h('ul', { class: 'results', 'aria-label': label });
   const summary = h('p', { class: 'muted', role: 'status' });
   const close = h('button', { type: 'button', class: 'icon', 'aria-label': closeLabel, onclick: onClose }, '✕');
-  const panel = h('section', { class: 'search-panel', role: 'complementary', 'aria-label': label, hidden: true }, h('header', {}, h('h2', {}, label), close), summary, list);
+  const panel = h(
+    'section',
+    { class: 'search-panel', role: 'complementary', 'aria-label': label, hidden: true },
+    h('header', {}, h('h2', {}, label), close),
+    summary,
+    list,
+  );
   panel.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') onClose();
   });
@@ -21,8 +27,12 @@ function panelShell(label: string, closeLabel: string, onClose: () => void) {
 }
 
 function hit(store: Store, m: Message, line: string, onClick: () => void): HTMLElement {
-  return h('li', {},
-    h('button', { type: 'button', class: 'hit', 'data-message-id': m.id, onclick: onClick },
+  return h(
+    'li',
+    {},
+    h(
+      'button',
+      { type: 'button', class: 'hit', 'data-message-id': m.id, onclick: onClick },
       h('span', { class: 'meta' }, h('strong', {}, store.name(m.sender_id)), ` ${line}`),
       h('span', { class: 'content rich' }, m.deleted ? 'This message was deleted' : renderRich(m, store.me)),
     ),
@@ -42,10 +52,13 @@ export function pinsPanel(store: Store, jump: Jump) {
     if (!chatId) return;
     const pins = [...(store.pins.get(chatId)?.values() ?? [])].sort((a, b) => b.pinned_at.localeCompare(a.pinned_at));
     clear(shell.list);
-    for (const p of pins) shell.list.appendChild(hit(store, p.message, `· pinned by ${store.name(p.pinned_by)} ${time(p.pinned_at)}`, () => {
-      close();
-      jump(p.message.chat_id, p.message.id);
-    }));
+    for (const p of pins)
+      shell.list.appendChild(
+        hit(store, p.message, `· pinned by ${store.name(p.pinned_by)} ${time(p.pinned_at)}`, () => {
+          close();
+          jump(p.message.chat_id, p.message.id);
+        }),
+      );
     shell.summary.textContent = pins.length ? `${pins.length} pinned` : 'Nothing is pinned in this chat yet.';
   };
   store.subscribe((change) => {
@@ -85,10 +98,12 @@ export function savedPanel(store: Store, jump: Jump) {
       clear(shell.list);
       for (const s of here) {
         const chat = store.chats.get(s.message.chat_id);
-        shell.list.appendChild(hit(store, s.message, `in ${chat ? store.chatName(chat) : 'a chat'} · saved ${time(s.saved_at)}`, () => {
-          close();
-          jump(s.message.chat_id, s.message.id);
-        }));
+        shell.list.appendChild(
+          hit(store, s.message, `in ${chat ? store.chatName(chat) : 'a chat'} · saved ${time(s.saved_at)}`, () => {
+            close();
+            jump(s.message.chat_id, s.message.id);
+          }),
+        );
       }
       shell.summary.textContent = here.length ? `${here.length} saved` : 'Nothing saved yet: use ☆ on a message to keep it here.';
     } catch (err) {

@@ -17,12 +17,13 @@ function supported(): boolean {
 /** Registers /sw.js once per page (scope `/`); null when unsupported or refused. */
 export function registerServiceWorker(): Promise<ServiceWorkerRegistration | null> {
   if (!registration) {
-    registration = !('serviceWorker' in navigator) || !window.isSecureContext
-      ? Promise.resolve(null)
-      : navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((err: Error) => {
-          console.warn('fechatter: service worker not registered', err);
-          return null;
-        });
+    registration =
+      !('serviceWorker' in navigator) || !window.isSecureContext
+        ? Promise.resolve(null)
+        : navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((err: Error) => {
+            console.warn('fechatter: service worker not registered', err);
+            return null;
+          });
     // A click on a notification in an open tab: the worker asks us to go to the chat.
     navigator.serviceWorker?.addEventListener('message', (event: MessageEvent<{ type?: string; url?: string }>) => {
       if (event.data?.type !== 'open' || !event.data.url) return;

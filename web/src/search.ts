@@ -8,7 +8,9 @@ export function searchBox(store: Store, open: (chatId: string) => void): { form:
   const input = h('input', { type: 'search', name: 'q', placeholder: 'Search messages (Ctrl+K)', 'aria-label': 'Search messages', autocomplete: 'off' });
   const results = h('ol', { class: 'results' });
   const summary = h('p', { class: 'muted', role: 'status' });
-  const panel = h('section', { class: 'search-panel', hidden: true, 'aria-label': 'Search results' },
+  const panel = h(
+    'section',
+    { class: 'search-panel', hidden: true, 'aria-label': 'Search results' },
     h('header', {}, h('h2', {}, 'Search'), h('button', { class: 'icon', 'aria-label': 'Close search', onclick: () => close() }, '✕')),
     summary,
     results,
@@ -41,9 +43,24 @@ export function searchBox(store: Store, open: (chatId: string) => void): { form:
           for (const hit of found.hits) {
             const chat = store.chats.get(hit.message.chat_id);
             results.appendChild(
-              h('li', {},
-                h('button', { class: 'hit', onclick: () => { panel.hidden = true; open(hit.message.chat_id); } },
-                  h('span', { class: 'meta' }, h('strong', {}, store.name(hit.message.sender_id)), ` in ${chat ? store.chatName(chat) : 'a channel'} · ${time(hit.message.created_at)}`),
+              h(
+                'li',
+                {},
+                h(
+                  'button',
+                  {
+                    class: 'hit',
+                    onclick: () => {
+                      panel.hidden = true;
+                      open(hit.message.chat_id);
+                    },
+                  },
+                  h(
+                    'span',
+                    { class: 'meta' },
+                    h('strong', {}, store.name(hit.message.sender_id)),
+                    ` in ${chat ? store.chatName(chat) : 'a channel'} · ${time(hit.message.created_at)}`,
+                  ),
                   h('span', { class: 'content' }, highlight(hit.highlight)),
                 ),
               ),

@@ -23,7 +23,7 @@ const locks = (navigator as Navigator & { locks?: LockManager }).locks;
 
 export const client = new FechatterClient({
   tokenStore,
-  lock: locks ? <T,>(name: string, fn: () => Promise<T>) => locks.request(name, fn) as unknown as Promise<T> : undefined,
+  lock: locks ? <T>(name: string, fn: () => Promise<T>) => locks.request(name, fn) as unknown as Promise<T> : undefined,
 });
 
 // Back online, or back to a hidden tab: do not wait for the backoff timer.

@@ -39,18 +39,31 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
           onclick: () => actions.open(chat.id),
         },
         peer
-          ? h('span', { class: `dot ${store.presence.get(peer) === 'online' ? 'online' : 'offline'}`, title: store.presence.get(peer) ?? 'offline', 'aria-label': store.presence.get(peer) ?? 'offline' })
+          ? h('span', {
+              class: `dot ${store.presence.get(peer) === 'online' ? 'online' : 'offline'}`,
+              title: store.presence.get(peer) ?? 'offline',
+              'aria-label': store.presence.get(peer) ?? 'offline',
+            })
           : h('span', { class: 'hash', 'aria-hidden': 'true' }, chat.type === 'private' ? '🔒' : chat.type === 'public' ? '#' : '👥'),
-        h('span', { class: 'chat-name' }, label, peerEmoji ? h('span', { class: 'status-emoji', title: store.user(peer!)?.status?.text ?? '' }, ` ${peerEmoji}`) : null),
+        h(
+          'span',
+          { class: 'chat-name' },
+          label,
+          peerEmoji ? h('span', { class: 'status-emoji', title: store.user(peer!)?.status?.text ?? '' }, ` ${peerEmoji}`) : null,
+        ),
         chat.muted ? h('span', { class: 'muted-flag', title: 'Muted', role: 'img', 'aria-label': 'muted' }, icon('bell-off')) : null,
-        mentions ? h('span', { class: 'badge mention-badge', 'aria-label': `${mentions} mention${mentions === 1 ? '' : 's'}` }, `@${mentions > 99 ? '99+' : mentions}`) : null,
+        mentions
+          ? h('span', { class: 'badge mention-badge', 'aria-label': `${mentions} mention${mentions === 1 ? '' : 's'}` }, `@${mentions > 99 ? '99+' : mentions}`)
+          : null,
         unread ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null,
       ),
     );
   };
 
   const mentionsButton = h('button', { type: 'button', class: 'chat-item mentions-link', onclick: () => actions.showMentions() });
-  const savedButton = h('button', { type: 'button', class: 'chat-item saved-link', onclick: () => actions.showSaved(savedButton) },
+  const savedButton = h(
+    'button',
+    { type: 'button', class: 'chat-item saved-link', onclick: () => actions.showSaved(savedButton) },
     h('span', { class: 'hash', 'aria-hidden': 'true' }, '★'),
     h('span', { class: 'chat-name' }, 'Saved'),
   );
@@ -118,7 +131,12 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
 
   const newChannel = () => {
     const name = h('input', { name: 'channel', required: true, maxLength: 80, placeholder: 'new-channel', 'aria-label': 'Channel name' });
-    const type = h('select', { name: 'type', 'aria-label': 'Visibility' }, h('option', { value: 'public' }, 'Public'), h('option', { value: 'private' }, 'Private'));
+    const type = h(
+      'select',
+      { name: 'type', 'aria-label': 'Visibility' },
+      h('option', { value: 'public' }, 'Public'),
+      h('option', { value: 'private' }, 'Private'),
+    );
     showPanel(createChatForm('Create', () => ({ type: type.value as 'public' | 'private', name: name.value.trim() }), name, type));
   };
 
@@ -130,14 +148,23 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
       if (!items.length) list.appendChild(h('li', { class: 'muted' }, 'Nothing new to join'));
       for (const chat of items) {
         list.appendChild(
-          h('li', {}, `# ${chat.name}`, h('button', {
-            onclick: async () => {
-              await client.api.joinChat(chat.id);
-              clear(panel);
-              await store.loadChats();
-              actions.open(chat.id);
-            },
-          }, 'Join')),
+          h(
+            'li',
+            {},
+            `# ${chat.name}`,
+            h(
+              'button',
+              {
+                onclick: async () => {
+                  await client.api.joinChat(chat.id);
+                  clear(panel);
+                  await store.loadChats();
+                  actions.open(chat.id);
+                },
+              },
+              'Join',
+            ),
+          ),
         );
       }
     } catch (err) {
@@ -147,7 +174,8 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
 
   const newDm = () => {
     const select = h('select', { name: 'member', 'aria-label': 'Person' });
-    for (const m of [...store.members.values()].filter((m) => m.user.id !== store.me)) select.appendChild(h('option', { value: m.user.id }, m.user.display_name));
+    for (const m of [...store.members.values()].filter((m) => m.user.id !== store.me))
+      select.appendChild(h('option', { value: m.user.id }, m.user.display_name));
     if (!select.firstChild) return showPanel(h('p', { class: 'muted' }, 'Invite someone first.'), closeButton());
     showPanel(createChatForm('Message', () => ({ type: 'direct', member_ids: [select.value] }), select));
   };
@@ -183,11 +211,24 @@ export function sidebar(store: Store, me: Me, actions: SidebarActions): HTMLElem
     'aside',
     { class: 'sidebar', 'aria-label': 'Workspace navigation' },
     h('div', { class: 'ws-head' }, switcher),
-    h('nav', {},
+    h(
+      'nav',
+      {},
       h('ul', { class: 'chat-list' }, h('li', {}, mentionsButton), h('li', {}, savedButton)),
-      h('div', { class: 'section' }, h('h2', {}, 'Channels'), h('button', { class: 'icon', title: 'New channel', 'aria-label': 'New channel', onclick: newChannel }, '+'), h('button', { class: 'icon', title: 'Browse channels', 'aria-label': 'Browse channels', onclick: () => void browse() }, '⌕')),
+      h(
+        'div',
+        { class: 'section' },
+        h('h2', {}, 'Channels'),
+        h('button', { class: 'icon', title: 'New channel', 'aria-label': 'New channel', onclick: newChannel }, '+'),
+        h('button', { class: 'icon', title: 'Browse channels', 'aria-label': 'Browse channels', onclick: () => void browse() }, '⌕'),
+      ),
       channels,
-      h('div', { class: 'section' }, h('h2', {}, 'Direct messages'), h('button', { class: 'icon', title: 'New direct message', 'aria-label': 'New direct message', onclick: newDm }, '+')),
+      h(
+        'div',
+        { class: 'section' },
+        h('h2', {}, 'Direct messages'),
+        h('button', { class: 'icon', title: 'New direct message', 'aria-label': 'New direct message', onclick: newDm }, '+'),
+      ),
       dms,
     ),
     panel,

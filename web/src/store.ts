@@ -130,7 +130,11 @@ export class Store {
       const page = await client.api.getThread(rootId, { after, limit: 200 });
       t.root = page.root;
       this.threadStates.set(rootId, page.thread);
-      for (const m of page.items) if (!t.ids.has(m.id)) (t.ids.add(m.id), t.items.push(m));
+      for (const m of page.items) {
+        if (t.ids.has(m.id)) continue;
+        t.ids.add(m.id);
+        t.items.push(m);
+      }
       if (!page.has_more || page.items.length === 0) break;
       after = page.items[page.items.length - 1].seq;
     }
@@ -202,7 +206,10 @@ export class Store {
 
   async loadChatMembers(chatId: string): Promise<void> {
     const { items } = await client.api.listChatMembers(chatId, { limit: 500 });
-    this.chatMembers.set(chatId, items.map((m) => m.user.id));
+    this.chatMembers.set(
+      chatId,
+      items.map((m) => m.user.id),
+    );
     for (const m of items) if (!this.members.has(m.user.id)) this.members.set(m.user.id, { user: m.user, role: 'member', joined_at: m.joined_at });
   }
 
@@ -411,7 +418,11 @@ export class Store {
 
   private apply(event: ChatEvent): void {
     // Ids are strings in the contract; be lenient with a producer that sends numbers.
-    const e = { ...event, workspace_id: event.workspace_id === null ? null : String(event.workspace_id), chat_id: event.chat_id === null ? null : String(event.chat_id) } as ChatEvent;
+    const e = {
+      ...event,
+      workspace_id: event.workspace_id === null ? null : String(event.workspace_id),
+      chat_id: event.chat_id === null ? null : String(event.chat_id),
+    } as ChatEvent;
     if (e.workspace_id !== null && e.workspace_id !== this.wid) return;
     switch (e.type) {
       case 'message.updated':
@@ -420,7 +431,7 @@ export class Store {
       case 'message.deleted': {
         const gone = (m: Message): Message => ({ ...m, deleted: true, content: '', rendered: '', link_previews: [], attachments: [], reactions: [] });
         this.patchMessage(e.chat_id, e.data.id, gone);
-        if (e.chat_id) this.pins.get(e.chat_id)?.delete(e.data.id) && this.changed(`pins:${e.chat_id}`);
+        if (e.chat_id && this.pins.get(e.chat_id)?.delete(e.data.id)) this.changed(`pins:${e.chat_id}`);
         if (e.chat_id && e.data.thread) this.applyThreadCounts(e.chat_id, e.data.thread);
         break;
       }

@@ -20,7 +20,9 @@ export function threadPanel(store: Store, base: Omit<MessageContext, 'inThread' 
   const error = h('p', { class: 'error small', role: 'alert' });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Reply');
   const form = h('form', { class: 'composer thread-composer' }, input, send);
-  const el = h('aside', { class: 'thread-panel', role: 'complementary', 'aria-labelledby': 'thread-title', hidden: true },
+  const el = h(
+    'aside',
+    { class: 'thread-panel', role: 'complementary', 'aria-labelledby': 'thread-title', hidden: true },
     h('header', { class: 'thread-head' }, title, follow, close),
     rootList.el,
     count,
@@ -43,10 +45,13 @@ export function threadPanel(store: Store, base: Omit<MessageContext, 'inThread' 
     clearTimeout(stateTimer);
     stateTimer = setTimeout(() => {
       const after = store.thread(id).items.at(-1)?.seq;
-      client.api.getThread(id, { after, limit: 1 }).then((page) => {
-        store.threadStates.set(id, page.thread);
-        if (rootId === id) render();
-      }, () => {});
+      client.api.getThread(id, { after, limit: 1 }).then(
+        (page) => {
+          store.threadStates.set(id, page.thread);
+          if (rootId === id) render();
+        },
+        () => {},
+      );
     }, 150);
   };
   const watchFollows = (id: string) => {
@@ -71,7 +76,18 @@ export function threadPanel(store: Store, base: Omit<MessageContext, 'inThread' 
       ...local.map((l) => ({
         key: `local:${l.client_id}`,
         signature: l.state,
-        build: () => h('li', { class: `msg mine local ${l.state}` }, h('span', { class: 'avatar', 'aria-hidden': 'true' }), h('div', { class: 'body' }, h('p', { class: 'content' }, l.content), h('span', { class: `state ${l.state}`, role: 'status' }, l.state === 'failed' ? `Not sent: ${l.error?.message ?? 'error'}` : '… sending'))),
+        build: () =>
+          h(
+            'li',
+            { class: `msg mine local ${l.state}` },
+            h('span', { class: 'avatar', 'aria-hidden': 'true' }),
+            h(
+              'div',
+              { class: 'body' },
+              h('p', { class: 'content' }, l.content),
+              h('span', { class: `state ${l.state}`, role: 'status' }, l.state === 'failed' ? `Not sent: ${l.error?.message ?? 'error'}` : '… sending'),
+            ),
+          ),
       })),
     ]);
     const n = t.items.filter((m) => !m.deleted).length;
@@ -161,7 +177,13 @@ export function threadPanel(store: Store, base: Omit<MessageContext, 'inThread' 
   store.subscribe((change) => {
     if (!rootId) return;
     const root = store.thread(rootId).root;
-    if (change === `thread:${rootId}` || change === 'members' || change === 'saved' || (root && (change === `messages:${root.chat_id}` || change === `pins:${root.chat_id}`))) render();
+    if (
+      change === `thread:${rootId}` ||
+      change === 'members' ||
+      change === 'saved' ||
+      (root && (change === `messages:${root.chat_id}` || change === `pins:${root.chat_id}`))
+    )
+      render();
   });
 
   return {

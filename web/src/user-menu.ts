@@ -40,8 +40,16 @@ export function userMenu(): { el: HTMLElement; enableButton: HTMLElement; start(
   const emojiShown = h('span', { class: 'status-emoji' });
   const dndShown = h('span', { class: 'dnd-flag', title: 'Do not disturb', hidden: true }, ' 🌙');
   // The name is the visible text, so it leads the accessible name too (WCAG 2.5.3).
-  const button = h('button', { type: 'button', class: 'user-button', 'aria-expanded': 'false', 'aria-haspopup': 'dialog' },
-    h('span', { class: 'dot online', 'aria-hidden': 'true' }), ' ', name, emojiShown, dndShown, h('span', { class: 'sr-only' }, ' — User menu'));
+  const button = h(
+    'button',
+    { type: 'button', class: 'user-button', 'aria-expanded': 'false', 'aria-haspopup': 'dialog' },
+    h('span', { class: 'dot online', 'aria-hidden': 'true' }),
+    ' ',
+    name,
+    emojiShown,
+    dndShown,
+    h('span', { class: 'sr-only' }, ' — User menu'),
+  );
   const error = h('p', { class: 'error', role: 'alert' });
 
   const emoji = h('input', { name: 'status_emoji', maxLength: 16, placeholder: '🌴', 'aria-label': 'Status emoji', class: 'emoji-input' });
@@ -83,13 +91,20 @@ export function userMenu(): { el: HTMLElement; enableButton: HTMLElement; start(
     },
     h('div', { class: 'row' }, emoji, text),
     expiry,
-    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save status'), h('button', { type: 'button', onclick: () => void save({ status: null }) }, 'Clear status')),
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'submit', class: 'primary' }, 'Save status'),
+      h('button', { type: 'button', onclick: () => void save({ status: null }) }, 'Clear status'),
+    ),
     statusNow,
   );
   const dnd = h(
     'div',
     { class: 'dnd', role: 'group', 'aria-label': 'Do not disturb' },
-    h('div', { class: 'row' },
+    h(
+      'div',
+      { class: 'row' },
       h('button', { type: 'button', onclick: () => void save({ dnd_until: new Date(Date.now() + HOUR).toISOString() }) }, 'Pause 1 hour'),
       h('button', { type: 'button', onclick: () => void save({ dnd_until: tomorrowMorning().toISOString() }) }, 'Until tomorrow'),
       h('button', { type: 'button', class: 'dnd-off', onclick: () => void save({ dnd_until: null }) }, 'Resume'),

@@ -19,10 +19,12 @@ const attachmentParams = z.object({ id: z.string().regex(UUID_RE, 'must be an at
 
 export function attachmentRoutes(deps: Deps): RouteSpec[] {
   // Files never change under an id: a private cache may keep them.
-  const download = (variant: 'file' | 'thumbnail') => async ({ user, params }: { user: { id: string }; params: { id: string } }) => {
-    const file = await downloadAttachment(deps, user.id, params.id, variant);
-    return { status: 200, body: file.stream, headers: { ...file.headers, 'Cache-Control': 'private, max-age=3600' } };
-  };
+  const download =
+    (variant: 'file' | 'thumbnail') =>
+    async ({ user, params }: { user: { id: string }; params: { id: string } }) => {
+      const file = await downloadAttachment(deps, user.id, params.id, variant);
+      return { status: 200, body: file.stream, headers: { ...file.headers, 'Cache-Control': 'private, max-age=3600' } };
+    };
   return [
     route({
       method: 'get',
@@ -85,7 +87,10 @@ export function attachmentRoutes(deps: Deps): RouteSpec[] {
       summary: 'Files sent in the chat, newest first (deleted messages take theirs with them)',
       params: idParams('cid'),
       query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(64).optional() }),
-      responses: { 200: { description: 'files', schema: listOf(attachmentSchema.extend({ message_id: z.string(), uploader_id: z.string() })) }, 404: { description: 'no such chat, or not readable' } },
+      responses: {
+        200: { description: 'files', schema: listOf(attachmentSchema.extend({ message_id: z.string(), uploader_id: z.string() })) },
+        404: { description: 'no such chat, or not readable' },
+      },
       handler: async ({ user, params, query }) => ({ status: 200, body: await listChatAttachments(deps, user.id, params.cid, query) }),
     }),
     route({

@@ -62,7 +62,12 @@ export function authRoutes(deps: Deps): RouteSpec[] {
       limit: 'auth',
       tag: 'auth',
       summary: 'Create an account and sign in',
-      body: z.strictObject({ email: emailField, password: passwordField, display_name: displayNameField, username: usernameField.optional().describe('Optional; derived from the email when absent') }),
+      body: z.strictObject({
+        email: emailField,
+        password: passwordField,
+        display_name: displayNameField,
+        username: usernameField.optional().describe('Optional; derived from the email when absent'),
+      }),
       responses: { 201: { description: 'signed up', schema: sessionSchema }, 409: { description: 'email already registered, or username taken' } },
       handler: async ({ body }) => ({ status: 201, body: await signup(deps, body) }),
     }),
@@ -128,7 +133,11 @@ export function authRoutes(deps: Deps): RouteSpec[] {
         display_name: displayNameField.optional(),
         username: usernameField.optional(),
         status: z
-          .strictObject({ emoji: z.string().trim().min(1).max(64).nullable().optional(), text: z.string().trim().min(1).max(100).nullable().optional(), expires_at: timeField.nullable().optional() })
+          .strictObject({
+            emoji: z.string().trim().min(1).max(64).nullable().optional(),
+            text: z.string().trim().min(1).max(100).nullable().optional(),
+            expires_at: timeField.nullable().optional(),
+          })
           .nullable()
           .optional()
           .describe('null clears the status; it disappears by itself at expires_at'),

@@ -55,7 +55,12 @@ export function chatRoutes(deps: Deps): RouteSpec[] {
       tag: 'chats',
       summary: 'Create a chat (not guests). public/private need a name; direct takes exactly one member_id and returns an existing chat of the pair with 200.',
       params: idParams('wid'),
-      body: z.strictObject({ type: z.enum(CHAT_TYPES), name: chatName.nullable().optional(), topic: topic.nullable().optional(), member_ids: userIds.optional() }),
+      body: z.strictObject({
+        type: z.enum(CHAT_TYPES),
+        name: chatName.nullable().optional(),
+        topic: topic.nullable().optional(),
+        member_ids: userIds.optional(),
+      }),
       responses: {
         201: { description: 'created', schema: chatSchema },
         200: { description: 'the existing direct chat of this pair', schema: chatSchema },
@@ -82,7 +87,10 @@ export function chatRoutes(deps: Deps): RouteSpec[] {
       },
       handler: async ({ params, query, user }) => ({
         status: 200,
-        body: { items: query.browse === 'public' ? await browsePublicChats(deps, user.id, params.wid) : await listMyChats(deps, user.id, params.wid), next_cursor: null },
+        body: {
+          items: query.browse === 'public' ? await browsePublicChats(deps, user.id, params.wid) : await listMyChats(deps, user.id, params.wid),
+          next_cursor: null,
+        },
       }),
     }),
     route({
@@ -103,7 +111,11 @@ export function chatRoutes(deps: Deps): RouteSpec[] {
       summary: 'Rename or set the topic (creator or workspace admin+); topic null clears it',
       params: idParams('cid'),
       body: z.strictObject({ name: chatName.nullable().optional(), topic: topic.nullable().optional() }),
-      responses: { 200: { description: 'updated', schema: chatSchema }, 403: { description: 'not the creator nor admin+' }, 404: { description: 'not visible to me' } },
+      responses: {
+        200: { description: 'updated', schema: chatSchema },
+        403: { description: 'not the creator nor admin+' },
+        404: { description: 'not visible to me' },
+      },
       handler: async ({ params, body, user }) => ({ status: 200, body: await updateChat(deps, user.id, params.cid, body) }),
     }),
     route({
@@ -152,7 +164,11 @@ export function chatRoutes(deps: Deps): RouteSpec[] {
       tag: 'chats',
       summary: 'Leave (self) or remove a member (chat creator or workspace admin+)',
       params: idParams('cid', 'uid'),
-      responses: { 204: { description: 'removed' }, 403: { description: 'not allowed to remove others' }, 404: { description: 'not visible, or not a member' } },
+      responses: {
+        204: { description: 'removed' },
+        403: { description: 'not allowed to remove others' },
+        404: { description: 'not visible, or not a member' },
+      },
       handler: async ({ params, user }) => {
         await removeChatMember(deps, user.id, params.cid, params.uid);
         return { status: 204 };
@@ -165,7 +181,11 @@ export function chatRoutes(deps: Deps): RouteSpec[] {
       tag: 'chats',
       summary: 'Join a public chat (non-guest workspace members); joining again changes nothing',
       params: idParams('cid'),
-      responses: { 200: { description: 'joined', schema: chatSchema }, 403: { description: 'the chat is archived' }, 404: { description: 'not a public chat of my workspace' } },
+      responses: {
+        200: { description: 'joined', schema: chatSchema },
+        403: { description: 'the chat is archived' },
+        404: { description: 'not a public chat of my workspace' },
+      },
       handler: async ({ params, user }) => ({ status: 200, body: await joinChat(deps, user.id, params.cid) }),
     }),
   ];

@@ -27,7 +27,10 @@ const messageId = z.string().regex(UUID_RE, 'must be a message id');
 const midParams = z.object({ mid: messageId });
 const reactionParams = z.object({ mid: messageId, emoji: z.string().min(1).max(64) });
 const limit = (max: number) => z.coerce.number().int().min(1).max(max).default(50);
-const seqParam = z.string().regex(/^\d{1,15}$/, 'must be a non-negative integer').transform(Number);
+const seqParam = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a non-negative integer')
+  .transform(Number);
 
 const reactionSchema = z.object({ emoji: z.string(), count: z.number().int(), user_ids: z.array(z.string()) });
 const pinSchema = z.object({ message: messageSchema, pinned_by: z.string(), pinned_at: z.string() });
@@ -40,9 +43,9 @@ const threadStateSchema = z.object({
   unread_count: z.number().int().describe('Replies after last_read_seq, not mine, not deleted'),
 });
 const THREAD_RULES =
-  'Replies are messages of the chat (same seq, same history, flagged by thread_root_id). A reply does not count towards the chat\'s unread_count; ' +
-  'it counts towards the thread\'s unread_count (thread_follows), and a mention in it counts towards the chat\'s mention_count like any mention. ' +
-  'The root\'s author, every replier and everyone a reply mentions follow the thread unless they unfollowed it.';
+  "Replies are messages of the chat (same seq, same history, flagged by thread_root_id). A reply does not count towards the chat's unread_count; " +
+  "it counts towards the thread's unread_count (thread_follows), and a mention in it counts towards the chat's mention_count like any mention. " +
+  "The root's author, every replier and everyone a reply mentions follow the thread unless they unfollowed it.";
 
 export function conversationRoutes(deps: Deps): RouteSpec[] {
   const react = (on: boolean) =>
@@ -56,7 +59,11 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
         ? 'React with one emoji (URL-encoded; Unicode RGI emoji, e.g. %F0%9F%91%8D). Idempotent; `reaction.added` goes to the chat when it changed something. At most 50 different emoji per message and 20 per person.'
         : 'Take my reaction back. Idempotent; `reaction.removed` when it changed something.',
       params: reactionParams,
-      responses: { 200: { description: 'the emoji on the message now', schema: reactionSchema }, 400: { description: 'not one emoji, or a limit reached' }, 404: { description: 'no such message, deleted, or not a member of its chat' } },
+      responses: {
+        200: { description: 'the emoji on the message now', schema: reactionSchema },
+        400: { description: 'not one emoji, or a limit reached' },
+        404: { description: 'no such message, deleted, or not a member of its chat' },
+      },
       handler: async ({ user, params }) => ({ status: 200, body: await setReaction(deps, user.id, params.mid, params.emoji, on) }),
     });
   return [
@@ -70,7 +77,11 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
       tag: 'conversations',
       summary: 'Pin a message to its chat (members; at most 100 per chat). Idempotent; `message.pinned` when new.',
       params: midParams,
-      responses: { 200: { description: 'the pin', schema: pinSchema }, 400: { description: 'the chat has 100 pins' }, 404: { description: 'no such message, deleted, or not a member' } },
+      responses: {
+        200: { description: 'the pin', schema: pinSchema },
+        400: { description: 'the chat has 100 pins' },
+        404: { description: 'no such message, deleted, or not a member' },
+      },
       handler: async ({ user, params }) => ({ status: 200, body: await pinMessage(deps, user.id, params.mid) }),
     }),
     route({
@@ -104,9 +115,13 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
         guard: 'user',
         limit: 'write',
         tag: 'conversations',
-        summary: on ? 'Save a message for later (private to me; `message.saved` to my connections). Idempotent.' : 'Unsave (idempotent; `message.unsaved` when it was saved).',
+        summary: on
+          ? 'Save a message for later (private to me; `message.saved` to my connections). Idempotent.'
+          : 'Unsave (idempotent; `message.unsaved` when it was saved).',
         params: midParams,
-        responses: on ? { 200: { description: 'saved', schema: savedSchema }, 404: { description: 'no such message, deleted, or not readable' } } : { 204: { description: 'not saved (any more)' }, 404: { description: 'no such message, deleted, or not readable' } },
+        responses: on
+          ? { 200: { description: 'saved', schema: savedSchema }, 404: { description: 'no such message, deleted, or not readable' } }
+          : { 204: { description: 'not saved (any more)' }, 404: { description: 'no such message, deleted, or not readable' } },
         handler: async ({ user, params }) => {
           const saved = await setSaved(deps, user.id, params.mid, on);
           return on ? { status: 200, body: saved } : { status: 204 };
@@ -132,8 +147,11 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
       params: midParams,
       query: z.object({ after: seqParam.optional(), before: seqParam.optional(), limit: limit(HISTORY_MAX_LIMIT) }),
       responses: {
-        200: { description: 'the thread', schema: z.object({ root: messageSchema, items: z.array(messageSchema), has_more: z.boolean(), thread: threadStateSchema }) },
-        400: { description: 'the message is a reply (its thread is its root\'s)' },
+        200: {
+          description: 'the thread',
+          schema: z.object({ root: messageSchema, items: z.array(messageSchema), has_more: z.boolean(), thread: threadStateSchema }),
+        },
+        400: { description: "the message is a reply (its thread is its root's)" },
         404: { description: 'no such message, deleted, or not readable' },
       },
       handler: async ({ user, params, query }) => ({ status: 200, body: await getThread(deps, user.id, params.mid, query) }),
@@ -147,7 +165,10 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
         tag: 'conversations',
         summary: on ? 'Follow a thread (members of the chat)' : 'Unfollow a thread; replying or being mentioned in it does not follow it again',
         params: midParams,
-        responses: { 200: { description: 'my thread state (`thread.updated` to my connections when it changed)', schema: threadStateSchema }, 404: { description: 'no such message, or not a member' } },
+        responses: {
+          200: { description: 'my thread state (`thread.updated` to my connections when it changed)', schema: threadStateSchema },
+          404: { description: 'no such message, or not a member' },
+        },
         handler: async ({ user, params }) => ({ status: 200, body: await followThread(deps, user.id, params.mid, on) }),
       }),
     ),
@@ -157,7 +178,8 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
       guard: 'user',
       limit: 'write',
       tag: 'conversations',
-      summary: "Move my read mark of a thread I follow (or unfollowed) forward to `seq` (capped at the newest reply; never back); a thread I never followed keeps no read state. The chat's own watermark is separate (POST /chats/{cid}/read).",
+      summary:
+        "Move my read mark of a thread I follow (or unfollowed) forward to `seq` (capped at the newest reply; never back); a thread I never followed keeps no read state. The chat's own watermark is separate (POST /chats/{cid}/read).",
       params: midParams,
       body: z.strictObject({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
       responses: { 200: { description: 'my thread state', schema: threadStateSchema }, 404: { description: 'no such message, or not a member' } },
@@ -170,7 +192,10 @@ export function conversationRoutes(deps: Deps): RouteSpec[] {
       tag: 'conversations',
       summary: 'Threads I follow, most recent reply first, with my unread count in each',
       query: z.object({ workspace_id: id.optional(), limit: limit(HISTORY_MAX_LIMIT), cursor: z.string().max(64).optional() }),
-      responses: { 200: { description: 'threads', schema: listOf(z.object({ root: messageSchema, thread: threadStateSchema })) }, 404: { description: 'not a member of workspace_id' } },
+      responses: {
+        200: { description: 'threads', schema: listOf(z.object({ root: messageSchema, thread: threadStateSchema })) },
+        404: { description: 'not a member of workspace_id' },
+      },
       handler: async ({ user, query }) => ({ status: 200, body: await listMyThreads(deps, user.id, query) }),
     }),
   ];

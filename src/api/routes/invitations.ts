@@ -58,7 +58,11 @@ export function invitationRoutes(deps: Deps): RouteSpec[] {
       tag: 'invitations',
       summary: 'All invitations of the workspace, newest first, without tokens (not paginated)',
       params: idParams('wid'),
-      responses: { 200: { description: 'invitations', schema: listOf(invitationSchema) }, 403: { description: 'below admin' }, 404: { description: 'not a member' } },
+      responses: {
+        200: { description: 'invitations', schema: listOf(invitationSchema) },
+        403: { description: 'below admin' },
+        404: { description: 'not a member' },
+      },
       handler: async ({ params, user }) => ({ status: 200, body: { items: await listInvitations(deps, user.id, params.wid), next_cursor: null } }),
     }),
     route({
@@ -82,7 +86,10 @@ export function invitationRoutes(deps: Deps): RouteSpec[] {
       summary: 'Preview an invitation without signing in',
       params: tokenParams,
       responses: {
-        200: { description: 'usable invitation', schema: z.object({ workspace: z.object({ id: z.string(), name: z.string() }), role: invitationRole, expires_at: z.string() }) },
+        200: {
+          description: 'usable invitation',
+          schema: z.object({ workspace: z.object({ id: z.string(), name: z.string() }), role: invitationRole, expires_at: z.string() }),
+        },
         404: { description: 'unknown, expired, used up or revoked' },
       },
       handler: async ({ params }) => ({ status: 200, body: await previewInvitation(deps, params.token) }),
@@ -95,7 +102,10 @@ export function invitationRoutes(deps: Deps): RouteSpec[] {
       summary: 'Join the workspace. Already a member: nothing changes, nothing is used, the current role is returned.',
       params: tokenParams,
       responses: {
-        200: { description: 'joined (or already a member)', schema: z.object({ workspace: z.object({ id: z.string(), name: z.string(), slug: z.string() }), role: z.enum(ROLES) }) },
+        200: {
+          description: 'joined (or already a member)',
+          schema: z.object({ workspace: z.object({ id: z.string(), name: z.string(), slug: z.string() }), role: z.enum(ROLES) }),
+        },
         404: { description: 'unknown, expired, used up, revoked, or bound to another email' },
       },
       handler: async ({ params, user }) => ({ status: 200, body: await acceptInvitation(deps, user.id, params.token) }),

@@ -31,20 +31,35 @@ const content = z
   );
 const messageId = z.string().regex(UUID_RE, 'must be a message id');
 const midParams = z.object({ mid: messageId });
-const seqParam = z.string().regex(/^\d{1,15}$/, 'must be a non-negative integer').transform(Number);
+const seqParam = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a non-negative integer')
+  .transform(Number);
 
 const sendBody = z.strictObject({
   content,
   client_id: z.string().min(1).max(CLIENT_ID_MAX_CHARS),
   reply_to: messageId.nullable().optional().describe('A message of this chat this one quotes (stored or still pending)'),
-  thread_root_id: messageId.nullable().optional().describe('Reply in the thread of this stored message of the chat (not itself a reply); see GET /messages/{mid}/thread for the unread rules'),
-  attachment_ids: z.array(z.string().regex(UUID_RE, 'must be an attachment id')).max(MAX_ATTACHMENTS_PER_MESSAGE).optional().describe('Files I uploaded to this chat (POST /chats/{cid}/attachments) and not sent yet'),
+  thread_root_id: messageId
+    .nullable()
+    .optional()
+    .describe('Reply in the thread of this stored message of the chat (not itself a reply); see GET /messages/{mid}/thread for the unread rules'),
+  attachment_ids: z
+    .array(z.string().regex(UUID_RE, 'must be an attachment id'))
+    .max(MAX_ATTACHMENTS_PER_MESSAGE)
+    .optional()
+    .describe('Files I uploaded to this chat (POST /chats/{cid}/attachments) and not sent yet'),
 });
 const editBody = z.strictObject({ content });
 const historyQuery = z.object({
   before: seqParam.optional(),
   after: seqParam.optional(),
-  limit: z.string().regex(/^\d{1,4}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(HISTORY_MAX_LIMIT)).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(HISTORY_MAX_LIMIT))
+    .optional(),
 });
 
 const accepted = z.object({ id: z.string(), client_id: z.string(), chat_id: z.string(), status: z.literal('accepted') });
@@ -61,7 +76,12 @@ export const linkPreviewSchema = z.object({
   title: z.string(),
   description: z.string().nullable(),
   site_name: z.string().nullable(),
-  image_url: z.string().nullable().describe("Our own copy of the page's image (a same-origin path under /api/v1/link-previews/images/), so readers never contact the site; null when it had none we could use"),
+  image_url: z
+    .string()
+    .nullable()
+    .describe(
+      "Our own copy of the page's image (a same-origin path under /api/v1/link-previews/images/), so readers never contact the site; null when it had none we could use",
+    ),
 });
 export const attachmentSchema = z.object({
   id: z.string(),
@@ -87,7 +107,11 @@ export const messageSchema = z.object({
   reply_count: z.number().int().describe('On a thread root: its replies (deleted ones excluded)'),
   last_reply_at: z.string().nullable(),
   mentions: z.array(mentionSchema).describe('Resolved when the message was stored or last edited; text in code spans and blocks mentions nobody'),
-  rendered: z.string().describe('`content` as sanitized HTML (Markdown: emphasis, code, code blocks, links, lists, quotes), rendered once when stored or edited; safe to insert as HTML'),
+  rendered: z
+    .string()
+    .describe(
+      '`content` as sanitized HTML (Markdown: emphasis, code, code blocks, links, lists, quotes), rendered once when stored or edited; safe to insert as HTML',
+    ),
   link_previews: z.array(linkPreviewSchema).describe('Previews of the links in the text, attached after the message is stored (event `message.link_previews`)'),
   reactions: z.array(z.object({ emoji: z.string(), count: z.number().int(), user_ids: z.array(z.string()).describe('Who reacted, oldest first') })),
   attachments: z.array(attachmentSchema),
@@ -146,7 +170,10 @@ export function messageRoutes(deps: Deps): RouteSpec[] {
       tag: TAG,
       params: midParams,
       responses: {
-        200: { description: 'Versions', schema: z.object({ items: z.array(z.object({ version: z.number().int(), content: z.string(), rendered: z.string(), written_at: z.string() })) }) },
+        200: {
+          description: 'Versions',
+          schema: z.object({ items: z.array(z.object({ version: z.number().int(), content: z.string(), rendered: z.string(), written_at: z.string() })) }),
+        },
         404: { description: 'No such message, deleted, or not readable' },
       },
       handler: async ({ user, params }) => ({ status: 200, body: { items: await listEdits(deps, user.id, params.mid) } }),

@@ -12,7 +12,7 @@
 //  DELETE  /workspaces/:wid/webhooks/:id      user   write  (admin+)
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError } from '../../errors.js';
 import {
   addPushSubscription,
   createWebhook,
@@ -26,7 +26,10 @@ import { vapidKeys } from '../../domain/notifications/vapid.js';
 import { idParams, route, type RouteSpec } from '../route.js';
 
 const base64url = (bytes: number) =>
-  z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'must be base64url').refine((v) => Buffer.from(v, 'base64url').length === bytes, `must encode ${bytes} bytes`);
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+={0,2}$/, 'must be base64url')
+    .refine((v) => Buffer.from(v, 'base64url').length === bytes, `must encode ${bytes} bytes`);
 const outboundUrl = z.string().max(2000).url();
 
 const subscriptionBody = z.strictObject({
@@ -43,9 +46,17 @@ const webhookBody = z.strictObject({ url: outboundUrl });
 type OwnerParams = z.ZodObject<Record<string, z.ZodString>>;
 
 /** The same three routes for a user's webhooks and a workspace's. */
-function webhookRoutes(deps: Deps, prefix: string, params: OwnerParams, owner: (p: Record<string, string>, userId: string) => WebhookOwner, whose: string): RouteSpec[] {
+function webhookRoutes(
+  deps: Deps,
+  prefix: string,
+  params: OwnerParams,
+  owner: (p: Record<string, string>, userId: string) => WebhookOwner,
+  whose: string,
+): RouteSpec[] {
   const itemParams = params.extend({ id: idParams('id').shape.id });
-  const errors: Record<number, { description: string }> = prefix.startsWith('/workspaces') ? { 403: { description: 'below admin' }, 404: { description: 'no such workspace' } } : {};
+  const errors: Record<number, { description: string }> = prefix.startsWith('/workspaces')
+    ? { 403: { description: 'below admin' }, 404: { description: 'no such workspace' } }
+    : {};
   return [
     route({
       method: 'post',
@@ -109,7 +120,11 @@ export function notificationTargetRoutes(deps: Deps): RouteSpec[] {
       limit: 'write',
       summary: 'Register a Web Push subscription (the same endpoint again moves it to me: 200)',
       body: subscriptionBody,
-      responses: { 201: { description: 'created', schema: subscription }, 200: { description: 'already registered; now mine', schema: subscription }, 400: { description: 'invalid or refused endpoint' } },
+      responses: {
+        201: { description: 'created', schema: subscription },
+        200: { description: 'already registered; now mine', schema: subscription },
+        400: { description: 'invalid or refused endpoint' },
+      },
       handler: async ({ user, body, ctx }) => {
         const { subscription: s, created } = await addPushSubscription(deps, user.id, { ...body, user_agent: ctx.get('user-agent').slice(0, 500) || null });
         return { status: created ? 201 : 200, body: s };

@@ -1,7 +1,7 @@
 // Operations endpoints, at the root (not under /api/v1): health, metrics. Served by every role.
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { UnauthenticatedError } from '../../domain/errors.js';
+import { UnauthenticatedError } from '../../errors.js';
 import { readiness, type Check } from '../../observability/health.js';
 import { registry } from '../../observability/metrics.js';
 import { bearerToken, route, type RouteSpec } from '../route.js';

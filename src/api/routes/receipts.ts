@@ -14,7 +14,13 @@ import { idParams, messageIdParams, route, type RouteSpec } from '../route.js';
 const chatParams = idParams('cid');
 const receipt = z.object({ user_id: z.string(), last_read_seq: z.number().int(), read_at: z.string().nullable() });
 const reader = z.object({ user_id: z.string(), read_at: z.string().nullable() });
-const chatUnread = z.object({ chat_id: z.string(), unread_count: z.number().int(), mention_count: z.number().int(), last_read_seq: z.number().int(), last_seq: z.number().int() });
+const chatUnread = z.object({
+  chat_id: z.string(),
+  unread_count: z.number().int(),
+  mention_count: z.number().int(),
+  last_read_seq: z.number().int(),
+  last_seq: z.number().int(),
+});
 
 export function receiptRoutes(deps: Deps): RouteSpec[] {
   return [
@@ -27,7 +33,10 @@ export function receiptRoutes(deps: Deps): RouteSpec[] {
       summary: 'Move my read watermark forward to seq (queued; never moves back)',
       params: chatParams,
       body: z.strictObject({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
-      responses: { 202: { description: 'queued', schema: z.object({ chat_id: z.string(), seq: z.number().int(), status: z.literal('accepted') }) }, 404: { description: 'not a member' } },
+      responses: {
+        202: { description: 'queued', schema: z.object({ chat_id: z.string(), seq: z.number().int(), status: z.literal('accepted') }) },
+        404: { description: 'not a member' },
+      },
       handler: async ({ user, params, body }) => {
         await markRead(deps, user.id, params.cid, body.seq);
         return { status: 202, body: { chat_id: params.cid, seq: body.seq, status: 'accepted' } };
@@ -60,7 +69,10 @@ export function receiptRoutes(deps: Deps): RouteSpec[] {
       tag: 'receipts',
       summary: 'Unread and mention counts of all my chats in the workspace',
       params: idParams('wid'),
-      responses: { 200: { description: 'unread counts', schema: z.object({ chats: z.array(chatUnread), total: z.number().int(), mention_total: z.number().int() }) }, 404: { description: 'no such workspace' } },
+      responses: {
+        200: { description: 'unread counts', schema: z.object({ chats: z.array(chatUnread), total: z.number().int(), mention_total: z.number().int() }) },
+        404: { description: 'no such workspace' },
+      },
       handler: async ({ user, params }) => ({ status: 200, body: await workspaceUnread(deps, user.id, params.wid) }),
     }),
     route({

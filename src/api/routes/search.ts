@@ -13,12 +13,14 @@ const workspaceParams = idParams('wid');
 // A full ISO-8601 timestamp with an offset, or a calendar date (UTC) taken as a whole day:
 // `from` starts at its first millisecond, `to` includes its last.
 const instant = (edge: 'start' | 'end') =>
-  z
-    .union([z.iso.datetime({ offset: true }), z.iso.date()])
-    .transform((v) => new Date(v.length === 10 && edge === 'end' ? `${v}T23:59:59.999Z` : v));
+  z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((v) => new Date(v.length === 10 && edge === 'end' ? `${v}T23:59:59.999Z` : v));
 const searchQuery = z
   .object({
-    q: z.string().min(1).max(200).refine((v) => v.trim().length > 0, 'must contain a non-blank character'),
+    q: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((v) => v.trim().length > 0, 'must contain a non-blank character'),
     chat_id: id.optional(),
     sender_id: id.optional(),
     from: instant('start').optional(),
@@ -34,7 +36,9 @@ const searchResponse = z.object({
   total: z.number().int().describe('Matches counted; a lower bound when total_exact is false'),
   total_exact: z
     .boolean()
-    .describe(`False when not every match was counted: Postgres counts the newest ${MATCH_WINDOW} (or offset + limit, if more) and the facets count the same set; Meilisearch may estimate`),
+    .describe(
+      `False when not every match was counted: Postgres counts the newest ${MATCH_WINDOW} (or offset + limit, if more) and the facets count the same set; Meilisearch may estimate`,
+    ),
   facets: z.object({ chat_id: counts, sender_id: counts }),
   took_ms: z.number(),
   engine: z.enum(['postgres', 'meilisearch']),
@@ -59,7 +63,10 @@ export function searchRoutes(deps: Deps): RouteSpec[] {
       summary: 'Search the messages I can read: words, "phrases", -exclusion; the last word matches as a prefix',
       params: workspaceParams,
       query: searchQuery,
-      responses: { 200: { description: 'Ranked hits with the total and facet counts (capped: see total_exact)', schema: searchResponse }, 404: { description: 'Not a member of the workspace' } },
+      responses: {
+        200: { description: 'Ranked hits with the total and facet counts (capped: see total_exact)', schema: searchResponse },
+        404: { description: 'Not a member of the workspace' },
+      },
       handler: async ({ user, params, query }) => ({ status: 200, body: await searchMessages(deps, user.id, params.wid, query) }),
     }),
     route({

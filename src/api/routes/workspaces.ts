@@ -17,8 +17,17 @@ import { userSchema } from './auth.js';
 
 const roleField = z.enum(ROLES);
 const workspaceName = z.string().trim().min(1).max(100);
-const channelMentions = z.enum(['everyone', 'admins']).describe('Who may notify a whole chat with @channel/@all/@here: every member, or admins and owners only');
-export const workspaceSchema = z.object({ id: z.string(), name: z.string(), slug: z.string(), role: roleField, channel_mentions: channelMentions, created_at: z.string() });
+const channelMentions = z
+  .enum(['everyone', 'admins'])
+  .describe('Who may notify a whole chat with @channel/@all/@here: every member, or admins and owners only');
+export const workspaceSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  role: roleField,
+  channel_mentions: channelMentions,
+  created_at: z.string(),
+});
 const memberSchema = z.object({ user: userSchema, role: roleField, joined_at: z.string() });
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -76,7 +85,13 @@ export function workspaceRoutes(deps: Deps): RouteSpec[] {
       summary: 'Members, by user id; guests see only people who share a chat with them',
       params: idParams('wid'),
       query: pageQuery,
-      responses: { 200: { description: 'members, each with presence (online while a connection of theirs is open)', schema: listOf(memberSchema.extend({ presence: z.enum(['online', 'offline']) })) }, 404: { description: 'not a member' } },
+      responses: {
+        200: {
+          description: 'members, each with presence (online while a connection of theirs is open)',
+          schema: listOf(memberSchema.extend({ presence: z.enum(['online', 'offline']) })),
+        },
+        404: { description: 'not a member' },
+      },
       handler: async ({ params, query, user }) => ({ status: 200, body: await listMembers(deps, user.id, params.wid, query) }),
     }),
     route({

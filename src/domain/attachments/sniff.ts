@@ -74,7 +74,6 @@ export async function sniffContentType(head: Buffer, declared: string | undefine
 const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)(\.|$)/i;
 // C0/C1 controls, DEL, bidi marks/overrides/isolates, zero-width and BOM characters, and the
 // characters Windows forbids in names (paths are split off before this applies).
-// eslint-disable-next-line no-control-regex
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 const FORBIDDEN = /[<>:"|?*]/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -100,7 +99,9 @@ function truncateUtf8(s: string, bytes: number): string {
  * the extension), "file" when nothing is left.
  */
 export function sanitizeFilename(name: string): string {
-  let s = String(name ?? '').normalize('NFC').replace(LONE_SURROGATE, '');
+  let s = String(name ?? '')
+    .normalize('NFC')
+    .replace(LONE_SURROGATE, '');
   s = s.split(/[/\\]/).pop() ?? '';
   s = s.replace(INVISIBLE, '').replace(FORBIDDEN, '_').replace(/\s+/g, ' ');
   // Leading dots hide files (and make `..`); trailing dots and spaces are dropped by Windows.

@@ -35,10 +35,7 @@ async function readCapped(stream: Readable, maxBytes: number): Promise<Buffer | 
  * A WebP fitting inside 320x320 (never enlarged) of a jpeg/png/gif/webp/avif image, or null for
  * anything else, a broken or too-large image, or any error. Never throws.
  */
-export async function makeThumbnail(
-  input: Buffer | Readable,
-  opts: { maxInputBytes?: number } = {},
-): Promise<Thumbnail | null> {
+export async function makeThumbnail(input: Buffer | Readable, opts: { maxInputBytes?: number } = {}): Promise<Thumbnail | null> {
   try {
     const buf = Buffer.isBuffer(input) ? input : await readCapped(input, opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES);
     if (!buf || buf.length === 0) return null;

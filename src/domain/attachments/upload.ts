@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import type { Deps } from '../../deps.js';
 import { accessChat } from '../access.js';
-import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js';
+import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../errors.js';
 import { UUID_RE } from '../messages.js';
 import { ATTACHMENT_COLUMNS, removeBlobs, toAttachment, type Attachment } from './index.js';
 import { downloadHeaders } from './headers.js';
@@ -77,7 +77,9 @@ export async function uploadAttachment(deps: UploadDeps, userId: string, chatId:
       const { stream } = await deps.files.get(key);
       const thumb = await makeThumbnail(stream, { maxInputBytes: THUMBNAIL_INPUT_MAX });
       if (thumb) {
-        const original = await sharp(head).metadata().catch(() => undefined);
+        const original = await sharp(head)
+          .metadata()
+          .catch(() => undefined);
         const thumbnailKey = `${key}.thumb`;
         await deps.files.put(thumbnailKey, Readable.from([thumb.buffer]), { contentType: thumb.content_type, maxBytes: thumb.buffer.length });
         keys.push(thumbnailKey);
@@ -89,7 +91,18 @@ export async function uploadAttachment(deps: UploadDeps, userId: string, chatId:
       await trx.raw("select pg_advisory_xact_lock(hashtext('attachments-quota'), ?::int)", [Number(chat.workspace_id) % 2 ** 31]);
       if ((await usedBytes(trx, chat.workspace_id)) + size > quota) throw new QuotaExceededError(quota);
       const [inserted] = await trx('attachments')
-        .insert({ id, workspace_id: chat.workspace_id, chat_id: chatId, uploader_id: userId, filename, content_type: contentType, size, sha256, storage_key: key, ...image })
+        .insert({
+          id,
+          workspace_id: chat.workspace_id,
+          chat_id: chatId,
+          uploader_id: userId,
+          filename,
+          content_type: contentType,
+          size,
+          sha256,
+          storage_key: key,
+          ...image,
+        })
         .returning(ATTACHMENT_COLUMNS);
       return inserted;
     });
@@ -111,7 +124,8 @@ export interface FileDownload {
  */
 export async function downloadAttachment(deps: UploadDeps, userId: string, attachmentId: string, variant: 'file' | 'thumbnail'): Promise<FileDownload> {
   if (!UUID_RE.test(attachmentId)) throw new NotFoundError('file');
-  const row = await deps.db('attachments as a')
+  const row = await deps
+    .db('attachments as a')
     .leftJoin('messages as m', 'm.id', 'a.message_id')
     .where('a.id', attachmentId)
     .first('a.chat_id', 'a.uploader_id', 'a.message_id', 'a.filename', 'a.content_type', 'a.size', 'a.storage_key', 'a.thumbnail_key', 'm.deleted_at');
@@ -130,14 +144,24 @@ export async function downloadAttachment(deps: UploadDeps, userId: string, attac
 }
 
 /** Files sent in a chat, newest first, for its readers (cursor: the last item's id). */
-export async function listChatAttachments(deps: UploadDeps, userId: string, chatId: string, page: { limit: number; cursor?: string }): Promise<{ items: Array<Attachment & { message_id: string; uploader_id: string }>; next_cursor: string | null }> {
+export async function listChatAttachments(
+  deps: UploadDeps,
+  userId: string,
+  chatId: string,
+  page: { limit: number; cursor?: string },
+): Promise<{ items: Array<Attachment & { message_id: string; uploader_id: string }>; next_cursor: string | null }> {
   await accessChat(deps, userId, chatId, 'read');
-  if (page.cursor !== undefined && !UUID_RE.test(page.cursor)) throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
-  const q = deps.db('attachments as a')
+  if (page.cursor !== undefined && !UUID_RE.test(page.cursor))
+    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  const q = deps
+    .db('attachments as a')
     .join('messages as m', 'm.id', 'a.message_id')
     .where('a.chat_id', chatId)
     .whereNull('m.deleted_at')
-    .orderBy([{ column: 'a.created_at', order: 'desc' }, { column: 'a.id', order: 'desc' }])
+    .orderBy([
+      { column: 'a.created_at', order: 'desc' },
+      { column: 'a.id', order: 'desc' },
+    ])
     .limit(page.limit + 1)
     .select(...ATTACHMENT_COLUMNS.map((c) => `a.${c}`), 'a.uploader_id');
   if (page.cursor !== undefined) q.whereRaw('(a.created_at, a.id) < (select created_at, id from attachments where id = ?)', [page.cursor]);
@@ -155,11 +179,24 @@ export const UNSENT_UPLOAD_TTL_MS = 24 * 3600_000;
  */
 export async function sweepUnsentUploads(deps: Pick<Deps, 'db' | 'files' | 'log'>, olderThanMs = UNSENT_UPLOAD_TTL_MS): Promise<number> {
   const rows: Array<{ storage_key: string; thumbnail_key: string | null }> = await deps.db
-    .with('stale', (q) => q.select('id').from('attachments').whereNull('message_id').where('created_at', '<', new Date(Date.now() - olderThanMs)).limit(500).forUpdate().skipLocked())
+    .with('stale', (q) =>
+      q
+        .select('id')
+        .from('attachments')
+        .whereNull('message_id')
+        .where('created_at', '<', new Date(Date.now() - olderThanMs))
+        .limit(500)
+        .forUpdate()
+        .skipLocked(),
+    )
     .delete()
     .from('attachments')
     .whereIn('id', deps.db.select('id').from('stale'))
     .returning(['storage_key', 'thumbnail_key']);
-  if (rows.length) await removeBlobs(deps, rows.flatMap((r) => [r.storage_key, ...(r.thumbnail_key ? [r.thumbnail_key] : [])]));
+  if (rows.length)
+    await removeBlobs(
+      deps,
+      rows.flatMap((r) => [r.storage_key, ...(r.thumbnail_key ? [r.thumbnail_key] : [])]),
+    );
   return rows.length;
 }

@@ -53,7 +53,12 @@ export function digestMail(rows: PendingRow[], publicUrl: string) {
   ].join('\n');
   const html =
     `<p>You have ${items.length === 1 ? 'a new message' : `${items.length} new messages`} on Fechatter:</p><ul>` +
-    items.map((i) => `<li><p><strong>${escapeHtml(i.title)}</strong> (${escapeHtml(i.workspace)})<br>${escapeHtml(i.text)}<br><a href="${escapeHtml(i.url)}">Open</a></p></li>`).join('') +
+    items
+      .map(
+        (i) =>
+          `<li><p><strong>${escapeHtml(i.title)}</strong> (${escapeHtml(i.workspace)})<br>${escapeHtml(i.text)}<br><a href="${escapeHtml(i.url)}">Open</a></p></li>`,
+      )
+      .join('') +
     '</ul>';
   return { subject, text, html };
 }
@@ -72,16 +77,40 @@ export async function sendDigest(deps: NotificationDeps, userId: string): Promis
       .orderBy('n.id')
       .forUpdate('n')
       .skipLocked()
-      .select('n.id', 'n.chat_id', 'n.workspace_id', 'm.seq', 'm.content', 'm.deleted_at', 'm.created_at', 'cm.last_read_seq', 'c.type', 'c.name', 's.display_name as sender', 'w.name as workspace');
+      .select(
+        'n.id',
+        'n.chat_id',
+        'n.workspace_id',
+        'm.seq',
+        'm.content',
+        'm.deleted_at',
+        'm.created_at',
+        'cm.last_read_seq',
+        'c.type',
+        'c.name',
+        's.display_name as sender',
+        'w.name as workspace',
+      );
     const wanted = (r: PendingRow) => !r.deleted_at && r.last_read_seq !== null && Number(r.last_read_seq) < Number(r.seq);
     const send = deps.config.SMTP_URL && user ? rows.filter(wanted) : [];
     const skip = rows.filter((r) => !send.includes(r));
     if (send.length > 0) {
       const mail = digestMail(send, deps.config.PUBLIC_URL);
       await transport(deps.config).sendMail({ from: deps.config.EMAIL_FROM, to: user.email, ...mail });
-      await trx('notifications').whereIn('id', send.map((r) => r.id)).update({ email_state: 'sent' });
+      await trx('notifications')
+        .whereIn(
+          'id',
+          send.map((r) => r.id),
+        )
+        .update({ email_state: 'sent' });
     }
-    if (skip.length > 0) await trx('notifications').whereIn('id', skip.map((r) => r.id)).update({ email_state: 'skipped' });
+    if (skip.length > 0)
+      await trx('notifications')
+        .whereIn(
+          'id',
+          skip.map((r) => r.id),
+        )
+        .update({ email_state: 'skipped' });
     return { sent: send.length, skipped: skip.length };
   });
 }

@@ -49,7 +49,8 @@ export async function enqueueNotifications(deps: PersistDeps, messages: StoredMe
     const [members, mentions] = await Promise.all([
       // Only members who may be told: in a large channel at the default level that is the
       // mentioned few, not everyone (notificationReason below decides exactly).
-      deps.db('chat_members as cm')
+      deps
+        .db('chat_members as cm')
         .join('chats as c', 'c.id', 'cm.chat_id')
         .whereIn('cm.chat_id', chatIds)
         .where('cm.muted', false)
@@ -58,7 +59,9 @@ export async function enqueueNotifications(deps: PersistDeps, messages: StoredMe
           q
             .whereIn('c.type', ['direct', 'group'])
             .orWhere('cm.notify_level', 'all')
-            .orWhereExists((sub) => sub.select(deps.db.raw('1')).from('mention_recipients as mr').whereRaw('mr.user_id = cm.user_id').whereIn('mr.message_id', messageIds)),
+            .orWhereExists((sub) =>
+              sub.select(deps.db.raw('1')).from('mention_recipients as mr').whereRaw('mr.user_id = cm.user_id').whereIn('mr.message_id', messageIds),
+            ),
         )
         .select('cm.chat_id', 'cm.user_id', 'cm.notify_level', 'cm.muted', 'c.type'),
       deps.db('mention_recipients').whereIn('message_id', messageIds).select('message_id', 'user_id'),
@@ -81,7 +84,14 @@ export async function enqueueNotifications(deps: PersistDeps, messages: StoredMe
           mentioned: mentioned.has(`${message.id}:${member.user_id}`),
         });
         if (!reason) continue;
-        jobs.push({ kind: 'notify', message_id: message.id, user_id: member.user_id, chat_id: String(message.chat_id), workspace_id: String(message.workspace_id), seq: Number(message.seq) });
+        jobs.push({
+          kind: 'notify',
+          message_id: message.id,
+          user_id: member.user_id,
+          chat_id: String(message.chat_id),
+          workspace_id: String(message.workspace_id),
+          seq: Number(message.seq),
+        });
       }
     }
     if (jobs.length === 0) return;

@@ -35,7 +35,8 @@ interface Facts {
  * repeats no-ops), while a fresh job finding one is a duplicate and does nothing.
  */
 export async function runNotify(deps: NotificationDeps, job: NotifyJob, retry: boolean, now = Date.now()): Promise<NotifyOutcome> {
-  const facts: Facts | undefined = await deps.db('messages as m')
+  const facts: Facts | undefined = await deps
+    .db('messages as m')
     .join('chats as c', 'c.id', 'm.chat_id')
     .join('users as u', 'u.id', deps.db.raw('?', [job.user_id]))
     .leftJoin('chat_members as cm', (j) => j.on('cm.chat_id', 'm.chat_id').andOn('cm.user_id', 'u.id'))
@@ -61,7 +62,8 @@ export async function runNotify(deps: NotificationDeps, job: NotifyJob, retry: b
   const online = (await presenceOf(deps, [job.user_id])).get(job.user_id) === 'online';
   // Email is for people who are away; without SMTP the row is settled at once.
   const emailState = online ? null : deps.config.SMTP_URL ? 'pending' : 'skipped';
-  const [inserted] = await deps.db('notifications')
+  const [inserted] = await deps
+    .db('notifications')
     .insert({ user_id: job.user_id, message_id: job.message_id, chat_id: job.chat_id, workspace_id: job.workspace_id, reason, email_state: emailState })
     .onConflict(['user_id', 'message_id'])
     .ignore()
@@ -115,7 +117,11 @@ export async function scheduleDigest(deps: NotificationDeps, userId: string): Pr
   const claimed = await deps.redis.set(key, '1', 'EX', deps.config.EMAIL_DIGEST_SECONDS + 3600, 'NX');
   if (claimed !== 'OK') return false;
   try {
-    await deps.queues.notifications.add('digest', { kind: 'digest', user_id: userId }, { jobId: `d:${userId}:${Date.now()}`, delay: deps.config.EMAIL_DIGEST_SECONDS * 1000 });
+    await deps.queues.notifications.add(
+      'digest',
+      { kind: 'digest', user_id: userId },
+      { jobId: `d:${userId}:${Date.now()}`, delay: deps.config.EMAIL_DIGEST_SECONDS * 1000 },
+    );
   } catch (err) {
     await deps.redis.del(key).catch(() => {});
     throw err;

@@ -9,16 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 
-export type AddressClass =
-  | 'public'
-  | 'unspecified'
-  | 'loopback'
-  | 'private'
-  | 'link-local'
-  | 'unique-local'
-  | 'cgnat'
-  | 'multicast'
-  | 'reserved';
+export type AddressClass = 'public' | 'unspecified' | 'loopback' | 'private' | 'link-local' | 'unique-local' | 'cgnat' | 'multicast' | 'reserved';
 
 type V4Range = [base: number, bits: number, cls: AddressClass];
 const v4 = (a: string) => a.split('.').reduce((n, part) => n * 256 + Number(part), 0);
@@ -150,21 +141,26 @@ export function outboundRequest(
   request: { method: string; headers: Record<string, string>; body?: string | Buffer; timeoutMs: number },
 ): Promise<OutboundResponse> {
   const pinned: LookupFunction = (_hostname, options, callback) => {
-    if (options.all) (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
+    if (options.all)
+      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
   };
   const transport = target.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = transport.request(target.url, { method: request.method, headers: request.headers, lookup: pinned, timeout: request.timeoutMs, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size < 65536) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 65536) }));
-      res.on('error', reject);
-    });
+    const req = transport.request(
+      target.url,
+      { method: request.method, headers: request.headers, lookup: pinned, timeout: request.timeoutMs, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < 65536) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 65536) }));
+        res.on('error', reject);
+      },
+    );
     const timer = setTimeout(() => req.destroy(new Error(`timed out after ${request.timeoutMs} ms`)), request.timeoutMs);
     req.on('close', () => clearTimeout(timer));
     req.on('timeout', () => req.destroy(new Error(`timed out after ${request.timeoutMs} ms`)));

@@ -39,7 +39,8 @@ export async function deliverPush(deps: NotificationDeps, job: PushJob): Promise
   if (!vapid) return 'skipped';
   const subscription = await deps.db('push_subscriptions').where({ id: job.subscription_id }).first('id', 'user_id', 'endpoint', 'p256dh', 'auth');
   if (!subscription) return 'skipped';
-  const row = await deps.db('notifications as n')
+  const row = await deps
+    .db('notifications as n')
     .join('messages as m', 'm.id', 'n.message_id')
     .join('chats as c', 'c.id', 'n.chat_id')
     .join('users as s', 's.id', 'm.sender_id')

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Deps } from '../../deps.js';
 import { accessWorkspace } from '../access.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import { OutboundRefusedError, resolveOutbound } from './outbound.js';
 
 type TargetDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>;
@@ -28,7 +28,11 @@ export interface PushSubscription {
   created_at: string;
 }
 
-const toSubscription = (r: { id: string | number; endpoint: string; created_at: Date }): PushSubscription => ({ id: String(r.id), endpoint: r.endpoint, created_at: iso(r.created_at) });
+const toSubscription = (r: { id: string | number; endpoint: string; created_at: Date }): PushSubscription => ({
+  id: String(r.id),
+  endpoint: r.endpoint,
+  created_at: iso(r.created_at),
+});
 
 /**
  * Registers a browser's subscription. An endpoint belongs to one browser profile, so the same
@@ -40,7 +44,8 @@ export async function addPushSubscription(
   input: { endpoint: string; keys: { p256dh: string; auth: string }; user_agent?: string | null },
 ): Promise<{ subscription: PushSubscription; created: boolean }> {
   await checkUrl(deps, 'endpoint', input.endpoint);
-  const [row] = await deps.db('push_subscriptions')
+  const [row] = await deps
+    .db('push_subscriptions')
     .insert({ user_id: userId, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth, user_agent: input.user_agent ?? null })
     .onConflict('endpoint')
     .merge({ user_id: userId, p256dh: input.keys.p256dh, auth: input.keys.auth, user_agent: input.user_agent ?? null })
@@ -85,7 +90,10 @@ export async function createWebhook(deps: TargetDeps, actorId: string, owner: We
   const where = await accessOwner(deps, actorId, owner);
   await checkUrl(deps, 'url', url);
   const secret = `whsec_${randomBytes(32).toString('base64url')}`;
-  const [row] = await deps.db('webhooks').insert({ ...where, url, secret, created_by: actorId }).returning(['id', 'url', 'created_at']);
+  const [row] = await deps
+    .db('webhooks')
+    .insert({ ...where, url, secret, created_by: actorId })
+    .returning(['id', 'url', 'created_at']);
   return { ...toWebhook(row), secret };
 }
 
@@ -97,6 +105,9 @@ export async function listWebhooks(deps: TargetDeps, actorId: string, owner: Web
 
 export async function deleteWebhook(deps: TargetDeps, actorId: string, owner: WebhookOwner, id: string): Promise<void> {
   const where = await accessOwner(deps, actorId, owner);
-  const deleted = await deps.db('webhooks').where({ ...where, id }).delete();
+  const deleted = await deps
+    .db('webhooks')
+    .where({ ...where, id })
+    .delete();
   if (!deleted) throw new NotFoundError('webhook');
 }

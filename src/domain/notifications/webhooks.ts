@@ -31,7 +31,8 @@ export type WebhookOutcome = { status: 'delivered'; http_status: number } | { st
 export async function deliverWebhook(deps: NotificationDeps, job: WebhookJob, now = Date.now()): Promise<WebhookOutcome> {
   const hook = await deps.db('webhooks').where({ id: job.webhook_id }).first('id', 'user_id', 'workspace_id', 'url', 'secret');
   if (!hook) return { status: 'skipped' };
-  const n = await deps.db('notifications as n')
+  const n = await deps
+    .db('notifications as n')
     .join('users as u', 'u.id', 'n.user_id')
     .join('chats as c', 'c.id', 'n.chat_id')
     .where('n.id', job.notification_id)

@@ -22,7 +22,8 @@ export function logSearch(deps: Pick<Deps, 'db' | 'log'>, entry: SearchLogEntry)
   const filters = Object.fromEntries(
     Object.entries({ chat_id, sender_id, from: from?.toISOString(), to: to?.toISOString() }).filter(([, v]) => v !== undefined),
   );
-  void deps.db('search_queries')
+  void deps
+    .db('search_queries')
     .insert({ workspace_id: entry.workspace_id, user_id: entry.user_id, query: q, filters, hits: entry.hits, took_ms: entry.took_ms, engine: entry.engine })
     .catch((err) => deps.log.warn({ err }, 'could not record search query for analytics'));
 }

@@ -113,7 +113,10 @@ export async function searchMessages(deps: Deps, userId: string, workspaceId: st
   const { result, engine } = await runEngines(deps, { workspace_id: workspaceId, user_id: userId, role: access.role }, params);
   const took_ms = Math.round((performance.now() - started) * 100) / 100;
   logSearch(deps, { workspace_id: workspaceId, user_id: userId, params, hits: result.total, took_ms, engine });
-  const messages = await withDetails(deps.db, result.hits.map((h) => h.message));
+  const messages = await withDetails(
+    deps.db,
+    result.hits.map((h) => h.message),
+  );
   return { ...result, hits: result.hits.map((h, i) => ({ ...h, message: messages[i] })), took_ms, engine };
 }
 
@@ -129,7 +132,7 @@ export function searchCheck(deps: Deps): Check {
       try {
         await meili.client.health();
       } catch (err) {
-        throw new Error(`meilisearch unreachable (${(err as Error).message}); breaker ${breaker}; searches fall back to postgres`);
+        throw new Error(`meilisearch unreachable (${(err as Error).message}); breaker ${breaker}; searches fall back to postgres`, { cause: err });
       }
       return { engine: breaker === 'open' ? 'postgres' : 'meilisearch', breaker };
     },

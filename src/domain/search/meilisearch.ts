@@ -113,9 +113,10 @@ export class MeiliSearchEngine implements SearchEngine {
 
     // Page-based pagination gives an exact total; offsets that are not a multiple of the limit
     // fall back to offset/limit and Meilisearch's estimate.
-    const paging = params.offset % params.limit === 0
-      ? { page: params.offset / params.limit + 1, hitsPerPage: params.limit }
-      : { offset: params.offset, limit: params.limit };
+    const paging =
+      params.offset % params.limit === 0
+        ? { page: params.offset / params.limit + 1, hitsPerPage: params.limit }
+        : { offset: params.offset, limit: params.limit };
     const index = await this.index();
     const res = await index.search(params.q, {
       ...paging,
@@ -130,7 +131,14 @@ export class MeiliSearchEngine implements SearchEngine {
     const total = exact ?? (res as { estimatedTotalHits?: number }).estimatedTotalHits ?? res.hits.length;
 
     // Postgres is the truth for what the page shows: a message deleted since it was indexed is dropped.
-    const rows = new Map((await messagesByIds(this.db, res.hits.map((h) => h.id))).map((r) => [r.id, r]));
+    const rows = new Map(
+      (
+        await messagesByIds(
+          this.db,
+          res.hits.map((h) => h.id),
+        )
+      ).map((r) => [r.id, r]),
+    );
     const hits = res.hits.flatMap((hit) => {
       const row = rows.get(hit.id);
       if (!row || row.deleted_at !== null) return [];

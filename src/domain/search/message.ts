@@ -8,5 +8,7 @@ export { toMessage, type Message, type MessageRow } from '../messages.js';
 /** Rows by id (any order), including deleted ones so callers can tell "gone" from "live". */
 export async function messagesByIds(db: Db, ids: string[]): Promise<MessageRow[]> {
   if (ids.length === 0) return [];
-  return db('messages').select(...MESSAGE_COLUMNS).whereIn('id', ids);
+  return db('messages')
+    .select(...MESSAGE_COLUMNS)
+    .whereIn('id', ids);
 }

@@ -57,22 +57,27 @@ export class PostgresSearch implements SearchEngine {
     const { websearch, prefix } = splitQuery(params.q);
     const expansion = prefix === null ? null : await expandPrefix(db, scope.workspace_id, prefix);
     if (expansion === NO_LEXEME) return emptyResult();
-    const tsq = prefix === null
-      ? db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
-      : expansion === null
-        ? db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix])
-        : db.raw(`(websearch_to_tsquery('english', ?) && ?::tsquery)`, [websearch, expansion]);
+    const tsq =
+      prefix === null
+        ? db.raw(`websearch_to_tsquery('english', ?)`, [websearch])
+        : expansion === null
+          ? db.raw(`(websearch_to_tsquery('english', ?) && to_tsquery('english', ? || ':*'))`, [websearch, prefix])
+          : db.raw(`(websearch_to_tsquery('english', ?) && ?::tsquery)`, [websearch, expansion]);
     const window = Math.max(MATCH_WINDOW, params.offset + params.limit);
 
     // One more than the window tells whether the count is exact. tsv is carried along so that
     // ts_rank runs on the window only, not on every match a bitmap scan sorts.
-    const matches = db.queryBuilder()
+    const matches = db
+      .queryBuilder()
       .from({ m: 'messages' })
       .select('m.id', 'm.chat_id', 'm.sender_id', 'm.created_at', 'm.tsv')
       .where('m.workspace_id', scope.workspace_id)
       .whereNull('m.deleted_at')
       .whereRaw('m.tsv @@ ?', [tsq])
-      .orderBy([{ column: 'm.created_at', order: 'desc' }, { column: 'm.id', order: 'desc' }])
+      .orderBy([
+        { column: 'm.created_at', order: 'desc' },
+        { column: 'm.id', order: 'desc' },
+      ])
       .limit(window + 1);
     // One chat as an equality, so the planner can walk (chat_id, created_at); = any() does not.
     if (chats.length === 1) matches.where('m.chat_id', chats[0]);
@@ -110,7 +115,13 @@ export class PostgresSearch implements SearchEngine {
       total_exact: row.matched <= window,
       facets: { chat_id: row.chat_facets, sender_id: row.sender_facets },
       hits: row.hits.map((h) => ({
-        message: toMessage({ ...h, created_at: new Date(h.created_ms), edited_at: h.edited_ms === null ? null : new Date(h.edited_ms), last_reply_at: h.last_reply_ms === null ? null : new Date(h.last_reply_ms), deleted_at: null }),
+        message: toMessage({
+          ...h,
+          created_at: new Date(h.created_ms),
+          edited_at: h.edited_ms === null ? null : new Date(h.edited_ms),
+          last_reply_at: h.last_reply_ms === null ? null : new Date(h.last_reply_ms),
+          deleted_at: null,
+        }),
         highlight: markWords(h.content, words),
       })),
     };

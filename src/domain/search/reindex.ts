@@ -62,7 +62,12 @@ export async function reindex(deps: Deps, options: ReindexOptions = {}): Promise
     await deps.redis.set(cursorKey, cursor);
     done += ids.length;
     const seconds = (performance.now() - started) / 1000;
-    options.onProgress?.({ done, total: Number(total), percent: Number(total) ? Math.min(100, (done / Number(total)) * 100) : 100, rate_per_s: seconds ? done / seconds : 0 });
+    options.onProgress?.({
+      done,
+      total: Number(total),
+      percent: Number(total) ? Math.min(100, (done / Number(total)) * 100) : 100,
+      rate_per_s: seconds ? done / seconds : 0,
+    });
   }
   await deps.redis.del(cursorKey);
   return { resumed_after: resumedAfter, upserted, deleted, took_ms: Math.round(performance.now() - started) };

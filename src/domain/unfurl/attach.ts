@@ -79,9 +79,17 @@ export async function unfurlMessage(deps: UnfurlDeps, messageId: string): Promis
   if (!row) return 0;
   const previews = (await Promise.all(extractLinks(row.content).map((url) => previewOf(deps, url)))).filter((p): p is LinkPreview => p !== null);
   const recorded = await deps.db.transaction(async (trx) => {
-    const changed = await trx('messages').where({ id: messageId, content: row.content }).whereNull('deleted_at').update({ link_previews: JSON.stringify(previews) });
+    const changed = await trx('messages')
+      .where({ id: messageId, content: row.content })
+      .whereNull('deleted_at')
+      .update({ link_previews: JSON.stringify(previews) });
     if (!changed) return [];
-    const event = { type: 'message.link_previews' as const, workspace_id: String(row.workspace_id), chat_id: String(row.chat_id), data: { id: messageId, link_previews: previews } };
+    const event = {
+      type: 'message.link_previews' as const,
+      workspace_id: String(row.workspace_id),
+      chat_id: String(row.chat_id),
+      data: { id: messageId, link_previews: previews },
+    };
     return recordEvents(trx, [event]);
   });
   await publishOutbox(deps, recorded);

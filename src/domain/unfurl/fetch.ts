@@ -92,7 +92,8 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /** A GET to the checked address (as outboundRequest does), resolving with the streaming response. */
 function get(target: OutboundTarget, accept: string, signal: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
   const pinned: LookupFunction = (_hostname, options, callback) => {
-    if (options.all) (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
+    if (options.all)
+      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
   };
   const transport = target.url.protocol === 'https:' ? https : http;
@@ -125,7 +126,12 @@ interface Fetched {
 }
 
 /** GETs `url` through the guard, following redirects; null unless the answer is 2xx, uncompressed and one of `mediaTypes`. */
-async function follow(url: string, options: FetchPreviewOptions, want: { accept: string; mediaTypes: Set<string>; maxBytes: number }, signal: AbortSignal): Promise<Fetched | null> {
+async function follow(
+  url: string,
+  options: FetchPreviewOptions,
+  want: { accept: string; mediaTypes: Set<string>; maxBytes: number },
+  signal: AbortSignal,
+): Promise<Fetched | null> {
   const limiter = options.limiter ?? defaultLimiter;
   const maxRedirects = options.maxRedirects ?? 3;
   let current = url;

@@ -57,9 +57,7 @@ export function createBlobStore(config: BlobStoreConfig): BlobStore {
     region: config.S3_REGION!,
     endpoint: config.S3_ENDPOINT || undefined,
     forcePathStyle: config.S3_FORCE_PATH_STYLE ?? false,
-    credentials: config.S3_ACCESS_KEY_ID
-      ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY! }
-      : undefined,
+    credentials: config.S3_ACCESS_KEY_ID ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY! } : undefined,
   });
 }
 

@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError } from '../../errors.js';
 import type { BlobStore, PutOptions, PutResult } from './index.js';
 import { assertBlobKey, copyMetered } from './meter.js';
 

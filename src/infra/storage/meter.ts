@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { finished, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PayloadTooLargeError, ValidationError } from '../../domain/errors.js';
+import { PayloadTooLargeError, ValidationError } from '../../errors.js';
 import type { PutResult } from './index.js';
 
 // Segments of [A-Za-z0-9._-] not starting with a dot: no `..`, no absolute paths, no

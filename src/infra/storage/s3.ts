@@ -3,16 +3,9 @@
 // capped at maxBytes (the copy fails as soon as the cap is passed), then sends one PutObject.
 // Memory per upload is therefore up to maxBytes; uploads larger than S3's 5 GiB single-PUT limit
 // would need multipart (lib-storage), which the attachment size limit keeps us far from.
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { type Readable, Writable } from 'node:stream';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError } from '../../errors.js';
 import type { BlobStore, PutOptions, PutResult } from './index.js';
 import { assertBlobKey, copyMetered } from './meter.js';
 

@@ -78,7 +78,10 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 export class RateLimitedError extends AppError {
-  constructor(readonly retryAfterSeconds: number, message = `Too many requests. Retry in ${retryAfterSeconds} s.`) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = `Too many requests. Retry in ${retryAfterSeconds} s.`,
+  ) {
     super(429, 'rate_limited', message);
   }
 }

@@ -2,8 +2,8 @@
 // unreachable an in-memory limiter per process takes over, so limits degrade instead of failing.
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
-import { RateLimitedError } from '../domain/errors.js';
-import type { Redis } from '../infra/redis.js';
+import { RateLimitedError } from '../errors.js';
+import type { Redis } from './redis.js';
 import { metrics } from '../observability/metrics.js';
 
 export type LimitName = 'auth' | 'write' | 'typing' | 'search' | 'ip' | 'login_failures' | 'connect';
