@@ -17,6 +17,7 @@
 import type pg from 'pg';
 import type { Deps } from '../deps.js';
 import { announcedKey, publishEvents, type ChatEvent } from '../infra/events.js';
+import { runScript } from '../infra/scripts.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { metrics } from '../observability/metrics.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
@@ -205,30 +206,10 @@ function createdEvent(message: Message, row: PendingRow, acceptedAt: number | un
   };
 }
 
-/**
- * XADDs message.created events unless the chat's high-water mark says they are out already, and
- * moves the mark, atomically (one script). This closes the last gap of the outbox: a worker killed
- * after its XADD but before setting published_at makes the next writer re-publish the row, and
- * the mark turns that into a no-op, so every message is announced exactly once. Events come in
- * (chat, seq) order under the chat locks, so "seq <= mark" means "already announced".
- * KEYS: stream, mark hash. ARGV: maxlen, then (chat_id, seq, event JSON) triples.
- * Both keys share the stream's hash slot on a cluster (announcedKey is named after the stream).
- */
-const ANNOUNCE_SCRIPT = `
-local added = 0
-for i = 2, #ARGV, 3 do
-  local seq = tonumber(ARGV[i + 1])
-  if seq > tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 2])
-    redis.call('HSET', KEYS[2], ARGV[i], seq)
-    added = added + 1
-  end
-end
-return added`;
-
+/** message.created for each event not announced yet, moving the chats' marks (src/infra/lua/announceCreated-2.lua). */
 async function announceCreated(deps: PersistDeps, events: ChatEvent[]): Promise<number> {
   const args = events.flatMap((e) => [e.chat_id!, String(e.data.seq), JSON.stringify(e)]);
-  const added = (await deps.redis.eval(ANNOUNCE_SCRIPT, 2, deps.stream.key, announcedKey(deps.stream), deps.stream.maxLen, ...args)) as number;
+  const added = (await runScript(deps.redis, 'announceCreated', [deps.stream.key, announcedKey(deps.stream)], [deps.stream.maxLen, ...args])) as number;
   metrics.eventsPublished.inc({ type: 'message.created' }, added);
   return added;
 }

@@ -12,6 +12,7 @@ import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './attachments
 import { renderMarkdown } from './markdown.js';
 import type { Mention } from './mentions.js';
 import type { LinkPreview } from './unfurl/parse.js';
+import { runScript } from '../infra/scripts.js';
 
 export const CONTENT_MAX_CHARS = 4000;
 export const CLIENT_ID_MAX_CHARS = 64;
@@ -237,20 +238,6 @@ async function checkAttachments(deps: MessageDeps, userId: string, chatId: strin
 }
 
 /**
- * Claims `(chat, client_id)` for a new message id and writes that id's pending record, in one
- * atomic round trip. A retry gets the first claim's value back instead (and writes nothing).
- * Time stands still inside a script, so the claim cannot expire between the SET and the GET.
- * KEYS: idempotency key, the new id's pending key (one slot on a cluster: both carry the
- * {messages} tag, src/infra/redis.ts). ARGV: claim, pending record, their TTLs.
- */
-const CLAIM_SCRIPT = `
-if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') then
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4], 'NX')
-  return false
-end
-return redis.call('GET', KEYS[1])`;
-
-/**
  * The message id for `(chat, client_id)`: a new UUIDv7, or the id a retry of the same send got.
  * The claim's value carries the sender, so another member reusing the client_id cannot adopt
  * someone else's message.
@@ -258,15 +245,12 @@ return redis.call('GET', KEYS[1])`;
 async function claimMessageId(deps: MessageDeps, chatId: string, clientId: string, userId: string, pending: PendingMessage): Promise<string> {
   const id = uuidv7();
   const pendingJson = JSON.stringify(pending);
-  const prior = (await deps.redis.eval(
-    CLAIM_SCRIPT,
-    2,
-    deps.keys.idempotency(chatId, clientId),
-    deps.keys.pendingMessage(id),
-    JSON.stringify({ id, sender_id: userId }),
-    pendingJson,
-    IDEMPOTENCY_TTL_SECONDS,
-    PENDING_TTL_SECONDS,
+  // One atomic round trip: the claim and the pending record, or the earlier claim (src/infra/lua/claimMessage-2.lua).
+  const prior = (await runScript(
+    deps.redis,
+    'claimMessage',
+    [deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id)],
+    [JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS],
   )) as string | null;
   if (prior === null) return id;
   const claim = JSON.parse(prior) as { id: string; sender_id: string };

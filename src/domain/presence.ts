@@ -9,6 +9,7 @@
 // `presence.updated` offline for users whose every lease has run out.
 import type { Deps } from '../deps.js';
 import { publishEvents, type ChatEvent } from '../infra/events.js';
+import { runScript } from '../infra/scripts.js';
 
 export type PresenceStatus = 'online' | 'offline';
 type PresenceDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'config'>;
@@ -16,27 +17,7 @@ type PresenceDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'stream' | 'config'>;
 /** How long a process's lease on a user lasts without renewal (PRESENCE_LEASE_SECONDS). */
 export const leaseMs = (deps: Pick<Deps, 'config'>) => deps.config.PRESENCE_LEASE_SECONDS * 1000;
 
-// KEYS[1] user's set, KEYS[2] users index; ARGV: process id, now, expiry, user id, lease ms.
-// Returns 1 when the user had no live lease before (came online).
-const ACQUIRE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local before = redis.call('ZCARD', KEYS[1])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[4])
-if before == 0 then return 1 else return 0 end`;
-
-// KEYS[1] user's set, KEYS[2] users index; ARGV: process id (or '' to only sweep), now, user id.
-// Returns 1 when no live lease is left (went offline) and removes the user from the index.
-const RELEASE = `
-if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-  return redis.call('ZREM', KEYS[2], ARGV[3])
-end
-return 0`;
-
+// The lease scripts: src/infra/lua/presenceAcquire-2.lua and presenceRelease-2.lua.
 const usersIndex = (deps: PresenceDeps) => deps.keys.presence('users');
 
 async function announce(deps: PresenceDeps, userId: string, status: PresenceStatus): Promise<void> {
@@ -53,23 +34,18 @@ async function announce(deps: PresenceDeps, userId: string, status: PresenceStat
 /** The first connection of a user on this process: take a lease; announce if they came online. */
 export async function userConnected(deps: PresenceDeps, processId: string, userId: string): Promise<void> {
   const now = Date.now();
-  const cameOnline = await deps.redis.eval(
-    ACQUIRE,
-    2,
-    deps.keys.presence(userId),
-    usersIndex(deps),
-    processId,
-    now,
-    now + leaseMs(deps),
-    userId,
-    leaseMs(deps),
+  const cameOnline = await runScript(
+    deps.redis,
+    'presenceAcquire',
+    [deps.keys.presence(userId), usersIndex(deps)],
+    [processId, now, now + leaseMs(deps), userId, leaseMs(deps)],
   );
   if (cameOnline === 1) await announce(deps, userId, 'online');
 }
 
 /** The last connection of a user on this process closed: drop the lease; announce if offline. */
 export async function userDisconnected(deps: PresenceDeps, processId: string, userId: string): Promise<void> {
-  const wentOffline = await deps.redis.eval(RELEASE, 2, deps.keys.presence(userId), usersIndex(deps), processId, Date.now(), userId);
+  const wentOffline = await runScript(deps.redis, 'presenceRelease', [deps.keys.presence(userId), usersIndex(deps)], [processId, Date.now(), userId]);
   if (wentOffline === 1) await announce(deps, userId, 'offline');
 }
 
@@ -94,7 +70,7 @@ export async function sweepExpired(deps: PresenceDeps): Promise<number> {
   const stale = await deps.redis.zrangebyscore(usersIndex(deps), '-inf', now, 'LIMIT', 0, 500);
   let offline = 0;
   for (const userId of stale) {
-    const wentOffline = await deps.redis.eval(RELEASE, 2, deps.keys.presence(userId), usersIndex(deps), '', now, userId);
+    const wentOffline = await runScript(deps.redis, 'presenceRelease', [deps.keys.presence(userId), usersIndex(deps)], ['', now, userId]);
     if (wentOffline === 1) {
       offline++;
       await announce(deps, userId, 'offline');

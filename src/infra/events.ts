@@ -3,6 +3,7 @@
 // ids are increasing and replay is an XRANGE. See ARCHITECTURE.md, "The event path".
 import type { Redis } from './redis.js';
 import { metrics } from '../observability/metrics.js';
+import { runScript } from './scripts.js';
 
 export const EVENT_TYPES = [
   'message.created',
@@ -103,38 +104,10 @@ const MEMBERSHIP_LOG_MAXLEN = 1000;
 /** An outbox id is remembered this long after its XADD (it is forgotten at once after its row is deleted). */
 const PUBLISHED_TTL_MS = 24 * 3600 * 1000;
 
-/**
- * XADDs events in order, each at most once per outbox id, and appends their membership changes
- * to the users' logs, atomically (one script), so the logs and the stream never disagree.
- * KEYS: stream, published outbox ids, then one membership log per change, in order.
- * ARGV: stream maxlen, now (ms), published ttl (ms), log maxlen, log ttl (s); then per event:
- * outbox id ('' for none), event JSON, n, and n changes of (kind, chat id or '', workspace id).
- * Returns each event's stream id, or false for an outbox id already published.
- * All keys derive from the stream's name, which carries the `{events}` hash tag on a cluster
- * (redisKeys), so they share its slot (test/unit/redis-slots.test.ts checks it).
- */
-const PUBLISH_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
-local ids = {}
-local i, k = 6, 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 2])
-  local fresh = ARGV[i] == '' or redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[i]) == 1
-  local id = false
-  if fresh then
-    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
-    for j = 0, n - 1 do
-      local c = i + 3 + j * 3
-      -- pcall: a log left over from a wiped stream must not stop the event itself
-      redis.pcall('XADD', KEYS[k + j], 'MAXLEN', '~', ARGV[4], id, 'k', ARGV[c], 'c', ARGV[c + 1], 'w', ARGV[c + 2])
-      redis.call('EXPIRE', KEYS[k + j], ARGV[5])
-    end
-  end
-  ids[#ids + 1] = id
-  k = k + n
-  i = i + 3 + n * 3
-end
-return ids`;
+// Publishing is one script (src/infra/lua/publishEvents.lua): events in order, each at most once
+// per outbox id, with their membership changes appended to the users' logs atomically. All keys
+// derive from the stream's name, which carries the `{events}` hash tag on a cluster (redisKeys),
+// so they share its slot (test/unit/redis-slots.test.ts checks it).
 
 /** An outbox row's event: it reaches the stream once, however often it is published. */
 export interface OutboxEntry {
@@ -154,7 +127,7 @@ async function publish(redis: Redis, stream: EventStream, items: Array<{ event: 
       args.push(c.kind, c.chat_id ?? '', c.workspace_id);
     }
   }
-  const ids = (await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as Array<string | null>;
+  const ids = (await runScript(redis, 'publishEvents', keys, args)) as Array<string | null>;
   items.forEach(({ event }, i) => {
     if (ids[i]) metrics.eventsPublished.inc({ type: event.type });
   });

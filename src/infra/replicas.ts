@@ -12,6 +12,7 @@ import pg from 'pg';
 import type { Check } from '../observability/health.js';
 import { createDb, isConnectionLost, type Db, type DbLog } from './db.js';
 import type { Redis } from './redis.js';
+import { runScript } from './scripts.js';
 
 /** How long a replica's replay position (and the primary's) is trusted before probing again. */
 export const PROBE_EVERY_MS = 100;
@@ -29,7 +30,7 @@ export interface ReadRouterOptions {
   statementTimeoutMs?: number;
   log: DbLog;
   /** One GET per routed read, one script per noted user; single-key, so fine on a cluster. */
-  redis: Pick<Redis, 'get' | 'eval'>;
+  redis: Pick<Redis, 'get' | 'eval' | 'evalsha'>;
   /** Redis key of a user's last-write mark. */
   markKey: (userId: string) => string;
   /** A replica that has not replayed what the primary had this long ago is not used. Default 5000. */
@@ -66,7 +67,7 @@ export function parseLsn(lsn: string): bigint {
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 
-/** Fixed width, so that Redis can compare two positions as strings (see MARK_SCRIPT). */
+/** Fixed width, so that Redis can compare two positions as strings (see markWrite-1.lua). */
 function formatLsn(lsn: bigint): string {
   const hex = (n: bigint) => n.toString(16).toUpperCase().padStart(8, '0');
   return `${hex(lsn >> 32n)}/${hex(lsn & 0xffffffffn)}`;
@@ -74,9 +75,7 @@ function formatLsn(lsn: bigint): string {
 
 // Keeps the highest mark: two workers may note one user's writes out of order. KEYS[1] the
 // user's mark; ARGV[1] the fixed-width LSN, ARGV[2] the TTL in seconds.
-const MARK_SCRIPT = `local cur = redis.call('GET', KEYS[1])
-if not cur or ARGV[1] > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) else redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 1`;
+// The mark keeps the higher of two positions: src/infra/lua/markWrite-1.lua.
 
 /** A replica failed (rather than the statement): connection trouble or a recovery conflict. */
 export function isReplicaFailure(err: unknown): boolean {
@@ -220,7 +219,7 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
       const position = lsn ?? (await primary.raw<{ rows: Array<{ lsn: string }> }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0].lsn;
       const value = formatLsn(parseLsn(position));
       // One key per call: users hash to different cluster slots.
-      await Promise.all(users.map((u) => redis.eval(MARK_SCRIPT, 1, markKey(u), value, markTtl)));
+      await Promise.all(users.map((u) => runScript(redis, 'markWrite', [markKey(u)], [value, markTtl])));
     } catch (err) {
       log.warn({ err: (err as Error).message, users: users.length }, 'replicas: could not note a write; those users may read stale history briefly');
     }

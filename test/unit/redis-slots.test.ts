@@ -38,6 +38,10 @@ function recordingRedis(reply: (command: string) => unknown): { redis: Redis; ca
   const pipelines: Call[][] = [];
   const client = {
     isCluster: true,
+    async evalsha(_sha: string, numKeys: number, ...rest: unknown[]) {
+      calls.push({ command: 'evalsha', keys: rest.slice(0, numKeys).map(String) });
+      return reply('eval');
+    },
     async eval(_script: string, numKeys: number, ...rest: unknown[]) {
       calls.push({ command: 'eval', keys: rest.slice(0, numKeys).map(String) });
       return reply('eval');
