@@ -11,9 +11,10 @@ const PAGE = 50;
 async function seedMessages(db: Knex, workspace: string, chats: string[], senders: string[], perChat: number): Promise<void> {
   for (const chat of chats) {
     await db.raw(
-      `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, published_at)
-       select gen_random_uuid(), ?, ?, s, ?, 'h-' || s, 'history message number ' || s || ' with some words in it', now()
-         from generate_series(1, ?) as s`,
+      // rendered: what the persist worker stores for this plain text (renderMarkdown).
+      `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, rendered, published_at)
+       select gen_random_uuid(), ?, ?, s, ?, 'h-' || s, t.content, '<p>' || t.content || '</p>', now()
+         from generate_series(1, ?) as s, lateral (select 'history message number ' || s || ' with some words in it' as content) t`,
       [chat, workspace, senders[0], perChat],
     );
     await db('chats').where({ id: chat }).update({ last_seq: perChat });

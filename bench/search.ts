@@ -85,12 +85,14 @@ async function seed(db: Knex, messages: number, log: (line: string) => void) {
     // Generated in SQL so a million rows take a minute, not an hour of round trips. The word
     // subquery references i, so it is re-evaluated per row.
     await db.raw(
-      `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, created_at, published_at)
+      // rendered: what the persist worker stores for this plain text (renderMarkdown).
+      `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, rendered, created_at, published_at)
        select gen_random_uuid(), (?::bigint[])[1 + i % ?], ?, i / ? + 1, (?::bigint[])[1 + (i * 7) % ?], 'seed-' || i,
-              array_to_string(array(select (?::text[])[1 + floor(power(random(), 3) * ?)::int] from generate_series(1, 6 + i % 14)), ' '),
+              t.content, '<p>' || t.content || '</p>',
               now() - (? - i) * (interval '365 days' / ?), now()
-       from generate_series(?::int, ?::int) as i`,
-      [chats, CHATS, ws.id, CHATS, users.slice(1), USERS - 1, VOCABULARY, VOCABULARY.length, messages, messages, from, to],
+       from generate_series(?::int, ?::int) as i,
+            lateral (select array_to_string(array(select (?::text[])[1 + floor(power(random(), 3) * ?)::int] from generate_series(1, 6 + i % 14)), ' ') as content) t`,
+      [chats, CHATS, ws.id, CHATS, users.slice(1), USERS - 1, messages, messages, from, to, VOCABULARY, VOCABULARY.length],
     );
     log(`search: seeded ${to + 1} of ${messages} messages (${Math.round((to + 1) / ((performance.now() - started) / 1000))} msg/s)`);
   }

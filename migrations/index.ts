@@ -9,6 +9,7 @@ import * as eventOutbox from './20261203000100_event_outbox.js';
 import * as searchLexemesPerWorkspace from './20261203000130_search_lexemes_per_workspace.js';
 import * as mentionsNotifications from './20261203000200_mentions_notifications.js';
 import * as richConversations from './20261204000100_rich_conversations.js';
+import * as renderMarkdown from './20261204000200_render_markdown.js';
 
 export const migrations = {
   '20261129000001_init': init,
@@ -20,4 +21,5 @@ export const migrations = {
   '20261203000130_search_lexemes_per_workspace': searchLexemesPerWorkspace,
   '20261203000200_mentions_notifications': mentionsNotifications,
   '20261204000100_rich_conversations': richConversations,
+  '20261204000200_render_markdown': renderMarkdown,
 } as const;

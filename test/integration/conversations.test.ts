@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
-import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
+import * as renderMigration from '../../migrations/20261204000200_render_markdown.js';
+import { fixtureChat, fixtureMessage, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 import { openWs, type WsClient } from '../helpers/realtime.js';
 
 let env: TestEnv;
@@ -256,6 +257,15 @@ describe('edit history and Markdown', () => {
     await eventually(async () => (await request('GET', `/api/v1/messages/${m.id}`, { token: ann.token })).body.deleted);
     expect((await request('GET', `/api/v1/messages/${m.id}/edits`, { token: ann.token })).status).toBe(404);
     expect(await env.deps.db('message_edits').where({ message_id: m.id })).toEqual([]);
+  });
+
+  it('renders messages stored before rendering existed, once, in the migration', async () => {
+    const old = await fixtureMessage(env.deps, general, ann, 'from *before*');
+    const gone = await fixtureMessage(env.deps, general, ann, 'deleted', { deleted: true });
+    await env.deps.db('messages').whereIn('id', [old.id, gone.id]).update({ rendered: null });
+    await renderMigration.up(env.deps.db);
+    const rows = await env.deps.db('messages').whereIn('id', [old.id, gone.id]).orderBy('seq').pluck('rendered');
+    expect(rows).toEqual(['<p>from <em>before</em></p>', '']);
   });
 
   it('renders sanitized HTML once, and the text stays as sent', async () => {

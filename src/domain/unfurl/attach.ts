@@ -21,7 +21,8 @@ const FAILURE_CACHE_SECONDS = 600;
 
 /** Queues previews for messages with links; never throws (a preview must not fail a write). */
 export async function enqueueUnfurl(deps: UnfurlDeps, messages: Array<{ id: string; content: string; version: string }>): Promise<void> {
-  const withLinks = messages.filter((m) => extractLinks(m.content).length > 0);
+  // The substring test spares the Markdown parse for the many messages without a link.
+  const withLinks = messages.filter((m) => /https?:\/\//i.test(m.content) && extractLinks(m.content).length > 0);
   if (withLinks.length === 0) return;
   try {
     await deps.queues.unfurl.addBulk(withLinks.map((m) => ({ name: 'unfurl', data: { message_id: m.id }, opts: { jobId: `u:${m.id}:${m.version}` } })));
