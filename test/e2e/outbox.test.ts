@@ -1,6 +1,7 @@
 // The outbox with real processes: an API killed between COMMIT and the XADD of its event, and a
 // member removed while connected to a fanout process. A worker process runs the outbox relay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCRIPTS } from '../../src/infra/scripts.js';
 import { client, createTestEnv, eventually, spawnRole, type RoleProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace } from '../helpers/fixtures.js';
 import { openWs } from '../helpers/realtime.js';
@@ -30,8 +31,8 @@ describe('the outbox with real processes', () => {
     const chatId = await fixtureChat(env.deps, wid, alice, [bob], 'private', 'before');
     const bobWs = await openWs(fanout.url, bob.token);
 
-    // The publish script is the first thing the API sends after COMMIT that names redis.pcall('XADD'.
-    const stalled = proxy.stallOn("redis.pcall('XADD'");
+    // The publish script, run by its SHA (src/infra/scripts.ts), is the first thing the API sends after COMMIT that names it.
+    const stalled = proxy.stallOn(SCRIPTS.publishEvents.sha);
     const rename = client(api.url)('PATCH', `/api/v1/chats/${chatId}`, { token: alice.token, body: { name: 'after' } }).catch((err: Error) => err);
     await stalled;
     // Committed, not on the stream: the change and its outbox row are in Postgres.
