@@ -87,7 +87,7 @@ describe('Redis Cluster: every multi-key call stays in one slot', () => {
     expect(calls[0].keys).toContain(membershipLogKey(stream, users[3]));
   });
 
-  it('announcing messages (ANNOUNCE_SCRIPT): the stream and its announced marks', () => {
+  it('announcing messages (announceCreated-2.lua): the stream and its announced marks', () => {
     expectOneSlot([stream.key, announcedKey(stream)]);
   });
 
@@ -97,7 +97,7 @@ describe('Redis Cluster: every multi-key call stays in one slot', () => {
     expectOneSlot([stream.key, publishedKey(stream), ...users.map((u) => membershipLogKey(stream, u))]);
   });
 
-  it('claiming a message id (CLAIM_SCRIPT), and the persist worker dropping a batch of pending marks', () => {
+  it('claiming a message id (claimMessage-2.lua), and the persist worker dropping a batch of pending marks', () => {
     for (const chat of chats) {
       // client_id is the client's string: even braces in it cannot move the key (the first tag wins).
       for (const clientId of [randomUUID(), 'c-1', '{evil}', 'x}{y']) expectOneSlot([keys.idempotency(chat, clientId), keys.pendingMessage(uuidv7())]);
