@@ -98,7 +98,7 @@ export function membershipChanges(event: ChatEvent): Array<Omit<MembershipChange
  */
 export const publishedKey = (stream: EventStream) => `${stream.key}:published`;
 export const membershipLogKey = (stream: EventStream, userId: string) => `${stream.key}:members:${userId}`;
-/** Each chat's highest announced seq (message-persist.ts, ANNOUNCE_SCRIPT). */
+/** Each chat's highest announced seq (message-persist.ts, lua/announceCreated-2.lua). */
 export const announcedKey = (stream: EventStream) => `${stream.key}:announced`;
 const MEMBERSHIP_LOG_MAXLEN = 1000;
 /** An outbox id is remembered this long after its XADD (it is forgotten at once after its row is deleted). */

@@ -132,7 +132,7 @@ export function redisKeys(prefix: string, options: RedisKeyOptions = {}) {
      * announced marks, membership logs: src/infra/events.ts) append to this name and so share its tag.
      */
     events: `${prefix}:${tag('events')}`,
-    /** client_id -> message id, so a retried send gets the same id (one slot with pendingMessage: CLAIM_SCRIPT). */
+    /** client_id -> message id, so a retried send gets the same id (one slot with pendingMessage: claimMessage-2.lua). */
     idempotency: (chatId: string, clientId: string) => `${messages}idem:${chatId}:${clientId}`,
     /** A message accepted but maybe not yet persisted: lets edits/deletes be queued behind it. */
     pendingMessage: (messageId: string) => `${messages}pending:${messageId}`,
