@@ -4,8 +4,7 @@
 import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
 import type { MentionKind } from './mentions.js';
-import { MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
-import { ValidationError } from '../errors.js';
+import { checkIdCursor, MESSAGE_COLUMNS, toMessage, withDetails, type Message } from './messages.js';
 
 export const MENTIONS_DEFAULT_LIMIT = 50;
 export const MENTIONS_MAX_LIMIT = 200;
@@ -29,9 +28,7 @@ type FeedDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config'>;
 
 export async function listMyMentions(deps: FeedDeps, userId: string, query: MentionQuery): Promise<{ items: MentionItem[]; next_cursor: string | null }> {
   if (query.workspace_id !== undefined) await accessWorkspace(deps, userId, query.workspace_id);
-  if (query.cursor !== undefined && !UUID_RE.test(query.cursor)) {
-    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
-  }
+  checkIdCursor(query.cursor);
   const limit = Math.min(query.limit ?? MENTIONS_DEFAULT_LIMIT, MENTIONS_MAX_LIMIT);
   const q = deps
     .db('mention_recipients as r')

@@ -24,6 +24,13 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 export const PENDING_TTL_SECONDS = 24 * 3600;
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The lists keyed by a message or file id (mentions, saved, threads, files) take such a cursor; anything else is a 400. */
+export function checkIdCursor(cursor: string | undefined): void {
+  if (cursor !== undefined && !UUID_RE.test(cursor)) {
+    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  }
+}
+
 export type MessageDeps = Pick<Deps, 'db' | 'reads' | 'redis' | 'keys' | 'config' | 'queues'>;
 
 /** The API's `message` object. */

@@ -4,7 +4,7 @@
 import type { Deps } from '../deps.js';
 import { accessChat } from './access.js';
 import { ValidationError } from '../errors.js';
-import { accessStoredMessage, MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
+import { accessStoredMessage, checkIdCursor, MESSAGE_COLUMNS, toMessage, withDetails, type Message } from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 import { iso } from './users.js';
 
@@ -109,8 +109,7 @@ export async function listSaved(
   page: { limit?: number; cursor?: string },
 ): Promise<{ items: Saved[]; next_cursor: string | null }> {
   const limit = Math.min(page.limit ?? SAVED_DEFAULT_LIMIT, SAVED_MAX_LIMIT);
-  if (page.cursor !== undefined && !UUID_RE.test(page.cursor))
-    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  checkIdCursor(page.cursor);
   const q = deps
     .db('saved_messages as s')
     .join('messages as m', 'm.id', 's.message_id')

@@ -11,7 +11,16 @@ import type { Knex } from 'knex';
 import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
 import { ValidationError } from '../errors.js';
-import { accessStoredMessage, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, MESSAGE_COLUMNS, toMessage, UUID_RE, withDetails, type Message } from './messages.js';
+import {
+  accessStoredMessage,
+  HISTORY_DEFAULT_LIMIT,
+  HISTORY_MAX_LIMIT,
+  MESSAGE_COLUMNS,
+  toMessage,
+  checkIdCursor,
+  withDetails,
+  type Message,
+} from './messages.js';
 import { publishOutbox, recordEvents } from './outbox.js';
 
 type ThreadDeps = Pick<Deps, 'db' | 'redis' | 'keys' | 'config' | 'stream' | 'log'>;
@@ -125,8 +134,7 @@ export async function listMyThreads(
 ): Promise<{ items: FollowedThread[]; next_cursor: string | null }> {
   if (query.workspace_id !== undefined) await accessWorkspace(deps, userId, query.workspace_id);
   const limit = Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT);
-  if (query.cursor !== undefined && !UUID_RE.test(query.cursor))
-    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  checkIdCursor(query.cursor);
   const q = deps
     .db('thread_follows as tf')
     .join('messages as r', 'r.id', 'tf.root_id')

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { Deps } from '../../deps.js';
 import { accessChat } from '../access.js';
 import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../errors.js';
-import { UUID_RE } from '../messages.js';
+import { checkIdCursor, UUID_RE } from '../messages.js';
 import { ATTACHMENT_COLUMNS, removeBlobs, toAttachment, type Attachment } from './index.js';
 import { downloadHeaders } from './headers.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffContentType } from './sniff.js';
@@ -151,8 +151,7 @@ export async function listChatAttachments(
   page: { limit: number; cursor?: string },
 ): Promise<{ items: Array<Attachment & { message_id: string; uploader_id: string }>; next_cursor: string | null }> {
   await accessChat(deps, userId, chatId, 'read');
-  if (page.cursor !== undefined && !UUID_RE.test(page.cursor))
-    throw new ValidationError('Invalid query string.', [{ field: 'cursor', code: 'invalid_cursor', message: 'must be a next_cursor from a previous page' }]);
+  checkIdCursor(page.cursor);
   const q = deps
     .db('attachments as a')
     .join('messages as m', 'm.id', 'a.message_id')

@@ -126,6 +126,15 @@ export async function resolveOutbound(raw: string, options: OutboundOptions): Pr
   return { url, address: addresses[0].address, family: addresses[0].family === 6 ? 6 : 4 };
 }
 
+/** A socket lookup that answers the checked address whatever DNS says now (no rebinding). */
+export function pinnedLookup(target: OutboundTarget): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all)
+      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
+    else callback(null, target.address, target.family);
+  };
+}
+
 export interface OutboundResponse {
   status: number;
   body: string;
@@ -140,16 +149,11 @@ export function outboundRequest(
   target: OutboundTarget,
   request: { method: string; headers: Record<string, string>; body?: string | Buffer; timeoutMs: number },
 ): Promise<OutboundResponse> {
-  const pinned: LookupFunction = (_hostname, options, callback) => {
-    if (options.all)
-      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
-    else callback(null, target.address, target.family);
-  };
   const transport = target.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = transport.request(
       target.url,
-      { method: request.method, headers: request.headers, lookup: pinned, timeout: request.timeoutMs, agent: false },
+      { method: request.method, headers: request.headers, lookup: pinnedLookup(target), timeout: request.timeoutMs, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -5,11 +5,10 @@
 // everywhere: 5 s for the whole chain, 3 redirects, 512 KiB of body, 2 requests per host at once.
 //
 // The guard's outboundRequest() buffers a string body of 64 KiB and hides the response headers,
-// so this module makes its own request with the same DNS pinning, streaming the body.
+// so this module makes its own request with the guard's pinned lookup, streaming the body.
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
-import { resolveOutbound, type OutboundOptions, type OutboundTarget } from '../notifications/outbound.js';
+import { pinnedLookup, resolveOutbound, type OutboundOptions, type OutboundTarget } from '../notifications/outbound.js';
 import { decodeBody, parsePreview, type LinkPreview } from './parse.js';
 
 export interface FetchPreviewOptions {
@@ -91,15 +90,10 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** A GET to the checked address (as outboundRequest does), resolving with the streaming response. */
 function get(target: OutboundTarget, accept: string, signal: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
-  const pinned: LookupFunction = (_hostname, options, callback) => {
-    if (options.all)
-      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: target.family }]);
-    else callback(null, target.address, target.family);
-  };
   const transport = target.url.protocol === 'https:' ? https : http;
   const headers = { Accept: accept, 'Accept-Encoding': 'identity', 'User-Agent': USER_AGENT };
   return new Promise((resolve, reject) => {
-    const req = transport.request(target.url, { method: 'GET', headers, lookup: pinned, agent: false, signal }, (res) => resolve({ req, res }));
+    const req = transport.request(target.url, { method: 'GET', headers, lookup: pinnedLookup(target), agent: false, signal }, (res) => resolve({ req, res }));
     req.on('error', reject);
     req.end();
   });
