@@ -42,10 +42,13 @@ export async function setReaction(deps: ReactionDeps, userId: string, messageId:
     await trx('messages').where({ id: messageId }).forUpdate().first('id');
     let changed: number;
     if (on) {
-      const [{ distinct, mine }] = await trx('message_reactions')
+      const [{ distinct, mine, exists }] = await trx('message_reactions')
         .where({ message_id: messageId })
-        .select(trx.raw('count(distinct emoji)::int as distinct'), trx.raw('count(*) filter (where user_id = ?)::int as mine', [userId]));
-      const exists = await trx('message_reactions').where({ message_id: messageId, emoji }).first('user_id');
+        .select(
+          trx.raw('count(distinct emoji)::int as distinct'),
+          trx.raw('count(*) filter (where user_id = ?)::int as mine', [userId]),
+          trx.raw('count(*) filter (where emoji = ?) > 0 as exists', [emoji]),
+        );
       if (!exists && distinct >= MAX_EMOJI_PER_MESSAGE)
         throw new ValidationError(`A message takes at most ${MAX_EMOJI_PER_MESSAGE} different emoji.`, [
           { field: 'emoji', code: 'too_many_emoji', message: 'limit reached' },
