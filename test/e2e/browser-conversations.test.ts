@@ -6,14 +6,13 @@
 // critical on the sign-in screen, the chat and the open thread. Screenshots go to
 // docs/screenshots/. Needs Debian's Chromium at /usr/bin/chromium; without it the suite is
 // skipped, visibly.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WEB_ROOT } from '../../src/api/web.js';
 import type { Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
-import { browserSuite, CHROMIUM, hasChromium, say, shot, signUp } from '../helpers/browser.js';
+import { browserSuite, ensureWebBuilt, hasChromium, launchChromium, say, shot, signUp, watchPages } from '../helpers/browser.js';
 import { createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 
 // What page.evaluate callbacks touch in the page (this tsconfig has no DOM lib).
@@ -61,33 +60,14 @@ async function axeProblems(page: Page): Promise<string[]> {
 
 describe.skipIf(!hasChromium)(browserSuite('conversations in Chromium'), () => {
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_ROOT, 'index.html'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(packageRoot, 'web', 'vite.config.ts'), logLevel: 'warn' });
-    }
-    // The quota is set explicitly: its default in src/config.ts (10 << 30) overflows to a negative number.
+    await ensureWebBuilt();
+    // A small quota, so the test stays far from the disk's limits.
     env = await createTestEnv({ UPLOAD_MAX_BYTES: String(UPLOAD_MAX), WORKSPACE_STORAGE_QUOTA_BYTES: String(50 << 20) });
     app = await startInProcess(env, 'all');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     ann = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     bob = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    for (const page of [ann, bob]) {
-      page.setDefaultTimeout(10_000);
-      page.on('pageerror', (err) => pageErrors.push(`${page === ann ? 'ann' : 'bob'}: ${err.message}`));
-      if (process.env.E2E_DEBUG) page.on('console', (m) => console.log(page === ann ? 'ann' : 'bob', m.type(), m.text()));
-    }
+    watchPages({ ann, bob }, pageErrors);
   }, 60_000);
 
   afterAll(async () => {

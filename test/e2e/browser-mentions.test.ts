@@ -5,14 +5,10 @@
 // (delivered through the DevTools protocol: headless Chromium has no push service).
 // Screenshots go to docs/screenshots/. Needs Debian's Chromium at /usr/bin/chromium; without
 // it the suite is skipped, visibly.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WEB_ROOT } from '../../src/api/web.js';
 import type { Running } from '../../src/roles.js';
-import { packageRoot } from '../../src/version.js';
-import { browserSuite, CHROMIUM, hasChromium, say, shot, signUp } from '../helpers/browser.js';
+import { browserSuite, ensureWebBuilt, hasChromium, launchChromium, say, shot, signUp, watchPages } from '../helpers/browser.js';
 import { createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 
 // What page.evaluate callbacks touch in the page (this tsconfig has no DOM lib).
@@ -35,36 +31,17 @@ const chatItem = (page: Page, name: string) => page.locator('.chat-item', { has:
 
 describe.skipIf(!hasChromium)(browserSuite('mentions and notifications in Chromium'), () => {
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_ROOT, 'sw.js'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(packageRoot, 'web', 'vite.config.ts'), logLevel: 'warn' });
-    }
+    await ensureWebBuilt();
     env = await createTestEnv();
     app = await startInProcess(env, 'all');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     annContext = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     bobContext = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     // Bob allows notifications up front: after sign-in the app registers the worker and tries to subscribe.
     await bobContext.grantPermissions(['notifications'], { origin: app.url });
     ann = await annContext.newPage();
     bob = await bobContext.newPage();
-    for (const page of [ann, bob]) {
-      page.setDefaultTimeout(10_000);
-      page.on('pageerror', (err) => pageErrors.push(`${page === ann ? 'ann' : 'bob'}: ${err.message}`));
-      if (process.env.E2E_DEBUG) page.on('console', (m) => console.log(page === ann ? 'ann' : 'bob', m.type(), m.text()));
-    }
+    watchPages({ ann, bob }, pageErrors);
   }, 60_000);
 
   afterAll(async () => {

@@ -3,14 +3,10 @@
 // connection, HTML kept as text, search. Screenshots of the main screens go to docs/screenshots/.
 // Needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium); without it the
 // suite is skipped, visibly.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WEB_ROOT } from '../../src/api/web.js';
 import type { Running } from '../../src/roles.js';
-import { packageRoot } from '../../src/version.js';
-import { browserSuite, CHROMIUM, hasChromium, say, shot, signUp } from '../helpers/browser.js';
+import { browserSuite, ensureWebBuilt, hasChromium, launchChromium, say, shot, signUp } from '../helpers/browser.js';
 import { createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 import { flakyProxy, type FlakyProxy } from '../helpers/flaky-proxy.js';
 
@@ -26,26 +22,11 @@ const contents = (page: Page) => page.locator('.messages .msg:not(.local) .conte
 
 describe.skipIf(!hasChromium)(browserSuite('web chat in Chromium'), () => {
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_ROOT, 'index.html'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(packageRoot, 'web', 'vite.config.ts'), logLevel: 'warn' });
-    }
+    await ensureWebBuilt();
     env = await createTestEnv();
     app = await startInProcess(env, 'all');
     proxy = await flakyProxy(app.url);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     const annContext = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     const bobContext = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     if (process.env.E2E_DEBUG) for (const c of [annContext, bobContext]) await c.addInitScript("localStorage.setItem('fechatter.debug', '1')");

@@ -2,7 +2,8 @@
 // into docs/screenshots, and the few steps every scenario takes in the web chat.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { WEB_ROOT } from '../../src/api/web.js';
 import { packageRoot } from '../../src/version.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -11,6 +12,39 @@ export const hasChromium = existsSync(CHROMIUM);
 export const browserSuite = (title: string) => (hasChromium ? title : `${title} — SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
 
 export const PASSWORD = 'correct horse battery';
+
+/** Builds the web chat if web/dist lacks it (a fresh clone has it committed). */
+export async function ensureWebBuilt(): Promise<void> {
+  if (existsSync(path.join(WEB_ROOT, 'index.html')) && existsSync(path.join(WEB_ROOT, 'sw.js'))) return;
+  const { build } = await import('vite');
+  await build({ configFile: path.join(packageRoot, 'web', 'vite.config.ts'), logLevel: 'warn' });
+}
+
+/** Headless Debian Chromium, quiet: no network of its own, no first-run work. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** Each page's uncaught errors go to `errors` (named by whose page); its console too with E2E_DEBUG. */
+export function watchPages(pages: Record<string, Page>, errors: string[]): void {
+  for (const [name, page] of Object.entries(pages)) {
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
+    if (process.env.E2E_DEBUG) page.on('console', (m) => console.log(name, m.type(), m.text()));
+  }
+}
 
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(packageRoot, 'docs', 'screenshots', `${name}.png`) });
