@@ -25,7 +25,7 @@ import { loadMembership } from './membership.js';
 import { replay } from './replay.js';
 import { startSessionSweeper } from './sessions.js';
 import { sseRouter } from './sse.js';
-import { startStreamReader, startTrimmer } from './stream-reader.js';
+import { startStreamReader, startTrimmer } from '../infra/stream-reader.js';
 import { attachWebSocket, type WsHandle } from './ws.js';
 
 export interface Realtime {

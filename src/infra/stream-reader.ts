@@ -1,9 +1,9 @@
-// The fanout's view of the event stream: one blocking XREAD loop on its own connection (a
+// A blocking reader of one event stream: one XREAD loop on its own connection (a
 // blocked connection cannot serve anything else), starting at the stream's end when the
 // process starts and continuing from the last id it saw after a Redis hiccup, so nothing
 // is skipped. Also trims the stream by age (XADD already caps it by length).
-import { parseStreamEntry, type EventEnvelope } from '../infra/events.js';
-import { createRedis, type Redis } from '../infra/redis.js';
+import { parseStreamEntry, type EventEnvelope } from './events.js';
+import { createRedis, type Redis } from './redis.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface StreamReaderOptions {
