@@ -6,7 +6,8 @@
 //                subscriber socket records XADD -> receipt.
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { publishEvents } from '../src/infra/events.js';
+import { eventStreams, publishEvents } from '../src/infra/events.js';
+import { redisKeys } from '../src/infra/redis.js';
 import { benchDeps, benchEnv, round, rssKb, seedWorkspace, sleep, spawnProcess, spawnRole, summarize, type BenchOptions, type BenchRow } from './lib.js';
 
 // A bare broadcast server: the floor. Runs as its own process, like the fanout.
@@ -97,7 +98,7 @@ export async function run(options: BenchOptions & { only?: string[] }): Promise<
         const subs = await connectMany(fanoutWs, subscribers, record(lat.fanout));
         const bareSubs = await connectMany(() => bare.url, subscribers, record(lat.bare));
         await sleep(500);
-        const stream = { key: `${prefix}:events`, maxLen: 100_000, maxAgeSeconds: 86400 };
+        const stream = eventStreams(redisKeys(prefix), { shards: 1, maxLen: 100_000, maxAgeSeconds: 86400 });
         const total = rate * seconds;
         const t0 = performance.now();
         for (let i = 0; i < total; i++) {

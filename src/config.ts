@@ -103,6 +103,8 @@ const schema = z.object({
   PERSIST_BATCH_SIZE: int(1, 1000).default(100),
   EVENT_STREAM_MAXLEN: int(100).default(100_000),
   EVENT_STREAM_MAX_AGE_SECONDS: int(60).default(86400),
+  /** Event stream shards (by workspace); every process of a deployment must agree. */
+  EVENT_STREAM_SHARDS: int(1, 256).default(1),
   WS_MAX_PAYLOAD_BYTES: int(256, 1 << 20).default(16 * 1024),
   SEND_BUFFER_BYTES: int(1024).default(1 << 20),
   WS_FRAME_RATE_PER_SECOND: int(1, 10_000).default(20),

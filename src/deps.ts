@@ -2,7 +2,7 @@
 // Domain functions take what they need from here as arguments; nothing reaches for globals.
 import type { Config } from './config.js';
 import { createDb, pingDb, type Db } from './infra/db.js';
-import type { EventStream } from './infra/events.js';
+import { eventStreams, type EventStreams } from './infra/events.js';
 import { closeQueues, createQueues, QUEUE_NAMES, type Queues } from './infra/queues.js';
 import { createRedis, redisKeys, redisReady, type Redis, type RedisKeys } from './infra/redis.js';
 import type { TokenConfig } from './domain/tokens.js';
@@ -23,7 +23,7 @@ export interface Deps {
   /** Fail-fast connection for request paths and publishing. */
   redis: Redis;
   keys: RedisKeys;
-  stream: EventStream;
+  stream: EventStreams;
   queues: Queues;
   tokens: TokenConfig;
   /** Redis-backed rate limits shared by all processes. */
@@ -57,7 +57,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     reads,
     redis,
     keys,
-    stream: { key: keys.events, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS },
+    stream: eventStreams(keys, { shards: config.EVENT_STREAM_SHARDS, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS }),
     queues: createQueues(redis, keys.bull),
     limits: createLimits(redis, keys.rateLimit, config),
     files: createBlobStore(config),

@@ -16,10 +16,8 @@
 // the queue without the API (a forged one). Jobs that fail are rejected: not stored, not announced.
 import type pg from 'pg';
 import type { Deps } from '../deps.js';
-import { announcedKey, publishEvents, type ChatEvent } from '../infra/events.js';
-import { runScript } from '../infra/scripts.js';
+import { announceCreated, publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
-import { metrics } from '../observability/metrics.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
 import { removeBlobs } from './attachments/index.js';
 import { resolveMentions, type OnlineCheck, type ResolvedMentions } from './mentions.js';
@@ -206,14 +204,6 @@ function createdEvent(message: Message, row: PendingRow, acceptedAt: number | un
   };
 }
 
-/** message.created for each event not announced yet, moving the chats' marks (src/infra/lua/announceCreated-2.lua). */
-async function announceCreated(deps: PersistDeps, events: ChatEvent[]): Promise<number> {
-  const args = events.flatMap((e) => [e.chat_id!, String(e.data.seq), JSON.stringify(e)]);
-  const added = (await runScript(deps.redis, 'announceCreated', [deps.stream.key, announcedKey(deps.stream)], [deps.stream.maxLen, ...args])) as number;
-  metrics.eventsPublished.inc({ type: 'message.created' }, added);
-  return added;
-}
-
 /**
  * Publishes message.created for every unpublished row of `chatIds`, in (chat, seq) order, then
  * marks them published. Precondition: the caller holds the chats' advisory locks.
@@ -229,7 +219,8 @@ async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: s
   // Attachments are committed with their message; reactions cannot exist yet.
   const messages = await withDetails(deps.db, rows.map(toMessage));
   await announceCreated(
-    deps,
+    deps.redis,
+    deps.stream,
     rows.map((row, i) => createdEvent(messages[i], row, acceptedAt.get(row.id))),
   );
   // The mark need not be durable (if lost, the Redis high-water mark stops a second announcement),

@@ -34,20 +34,21 @@ const RELAY_BATCH = 500;
 
 /** Claims, publishes and deletes the rows `pick` selects, in one transaction. Returns how many. */
 async function publishRows(deps: OutboxDeps, pick: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<number> {
-  const ids = await deps.db.transaction(async (trx) => {
+  const published = await deps.db.transaction(async (trx) => {
     const rows: Array<{ id: string; event: ChatEvent }> = await pick(trx('event_outbox').select('id', 'event').orderBy('id').forUpdate().skipLocked());
     if (rows.length === 0) return [];
-    const ids = rows.map((r) => String(r.id));
-    await publishOutboxEntries(
-      deps.redis,
-      deps.stream,
-      rows.map((r) => ({ event: r.event, outbox_id: String(r.id) })),
-    );
-    await trx('event_outbox').whereIn('id', ids).del();
-    return ids;
+    const entries = rows.map((r) => ({ event: r.event, outbox_id: String(r.id) }));
+    await publishOutboxEntries(deps.redis, deps.stream, entries);
+    await trx('event_outbox')
+      .whereIn(
+        'id',
+        entries.map((e) => e.outbox_id),
+      )
+      .del();
+    return entries;
   });
-  await forgetPublished(deps.redis, deps.stream, ids).catch(() => {});
-  return ids.length;
+  await forgetPublished(deps.redis, deps.stream, published).catch(() => {});
+  return published.length;
 }
 
 /**

@@ -132,6 +132,11 @@ export function redisKeys(prefix: string, options: RedisKeyOptions = {}) {
      * announced marks, membership logs: src/infra/events.ts) append to this name and so share its tag.
      */
     events: `${prefix}:${tag('events')}`,
+    /**
+     * Shard k of the event stream when there are several (EVENT_STREAM_SHARDS > 1), each with its
+     * own tag so shards spread over a cluster's nodes. One shard is `events` itself.
+     */
+    eventShard: (k: number) => `${prefix}:${tag(`events.${k}`)}`,
     /** client_id -> message id, so a retried send gets the same id (one slot with pendingMessage: claimMessage-2.lua). */
     idempotency: (chatId: string, clientId: string) => `${messages}idem:${chatId}:${clientId}`,
     /** A message accepted but maybe not yet persisted: lets edits/deletes be queued behind it. */

@@ -1,29 +1,34 @@
-// A blocking reader of one event stream: one XREAD loop on its own connection (a
-// blocked connection cannot serve anything else), starting at the stream's end when the
-// process starts and continuing from the last id it saw after a Redis hiccup, so nothing
-// is skipped. Also trims the stream by age (XADD already caps it by length).
-import { parseStreamEntry, type EventEnvelope } from './events.js';
+// A blocking reader of one stream (an event shard, or the changes stream): one XREAD loop on its
+// own connection (a blocked connection cannot serve anything else), starting at the stream's end
+// and continuing from the last id it saw after a Redis hiccup, so nothing is skipped. Also trims
+// streams by age (XADD already caps them by length).
 import { createRedis, type Redis } from './redis.js';
 import type { Logger } from '../observability/logger.js';
 
-export interface StreamReaderOptions {
+export interface StreamReaderOptions<T> {
   redisUrl: string;
   streamKey: string;
+  /** Names the connection (CLIENT LIST shows which streams a process reads). */
+  name: string;
   log: Logger;
-  onEvent(envelope: EventEnvelope): void;
+  /** An entry as the caller wants it; null skips a malformed one. */
+  parse(id: string, fields: string[]): T | null;
+  onEntry(entry: T): void;
 }
 
 export interface StreamReader {
+  /** The id of the last entry handed to onEntry (or the start position): everything after it is still to come. */
+  position(): string;
   stop(): Promise<void>;
 }
 
 const BLOCK_MS = 5000;
 const COUNT = 1000;
 
-/** Resolves once the start position is fixed: every event XADDed after that reaches onEvent. */
-export async function startStreamReader(options: StreamReaderOptions): Promise<StreamReader> {
+/** Resolves once the start position is fixed: every entry XADDed after that reaches onEntry. */
+export async function startStreamReader<T>(options: StreamReaderOptions<T>): Promise<StreamReader> {
   const { streamKey, log } = options;
-  const redis = createRedis(options.redisUrl, 'blocking', `fechatter:fanout-reader:${process.pid}`);
+  const redis = createRedis(options.redisUrl, 'blocking', options.name);
   // A concrete id rather than '$': '$' re-evaluated on every call would skip what arrives
   // between two XREADs.
   const last = await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1);
@@ -38,13 +43,13 @@ export async function startStreamReader(options: StreamReaderOptions): Promise<S
         for (const [, entries] of result) {
           for (const [id, fields] of entries) {
             lastId = id;
-            const envelope = parseStreamEntry(id, fields);
-            if (!envelope) {
-              log.warn({ id }, 'skipping malformed stream entry');
+            const entry = options.parse(id, fields);
+            if (!entry) {
+              log.warn({ id, stream: streamKey }, 'skipping malformed stream entry');
               continue;
             }
             try {
-              options.onEvent(envelope);
+              options.onEntry(entry);
             } catch (err) {
               log.error({ err, id }, 'dispatching an event failed');
             }
@@ -52,13 +57,14 @@ export async function startStreamReader(options: StreamReaderOptions): Promise<S
         }
       } catch (err) {
         if (stopped) break;
-        log.warn({ err: (err as Error).message }, 'event stream read failed; retrying');
+        log.warn({ err: (err as Error).message, stream: streamKey }, 'event stream read failed; retrying');
         await new Promise((r) => setTimeout(r, 500));
       }
     }
   })();
 
   return {
+    position: () => lastId,
     async stop() {
       stopped = true;
       redis.disconnect(); // rejects the pending XREAD BLOCK at once
@@ -68,13 +74,15 @@ export async function startStreamReader(options: StreamReaderOptions): Promise<S
 }
 
 /**
- * Age cap: every fanout trims entries older than EVENT_STREAM_MAX_AGE_SECONDS. Several
- * processes doing it is harmless (XTRIM is idempotent); resume detects what was trimmed.
+ * Age cap: every fanout trims entries older than EVENT_STREAM_MAX_AGE_SECONDS from every stream
+ * (all shards, read or not: XTRIM is cheap). Several processes doing it is harmless (XTRIM is
+ * idempotent); resume detects what was trimmed.
  */
-export function startTrimmer(redis: Redis, streamKey: string, maxAgeSeconds: number, log: Logger): () => void {
+export function startTrimmer(redis: Redis, streamKeys: string[], maxAgeSeconds: number, log: Logger): () => void {
   const trim = () => {
     const minId = `${Date.now() - maxAgeSeconds * 1000}-0`;
-    redis.xtrim(streamKey, 'MINID', '~', minId).catch((err: Error) => log.warn({ err: err.message }, 'trimming the event stream failed'));
+    for (const key of streamKeys)
+      redis.xtrim(key, 'MINID', '~', minId).catch((err: Error) => log.warn({ err: err.message, stream: key }, 'trimming an event stream failed'));
   };
   trim();
   const timer = setInterval(trim, Math.min(60_000, (maxAgeSeconds * 1000) / 10));

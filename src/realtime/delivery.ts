@@ -10,6 +10,8 @@ export type Envelope = Omit<EventEnvelope, 'type' | 'workspace_id'> & {
 
 export interface Delivery {
   envelope: Envelope;
+  /** The JSON after its `id` member, shared by every connection (their ids may differ: cursor.ts). */
+  tail?: string;
   json?: string;
   sse?: string;
 }
@@ -18,19 +20,24 @@ export function delivery(envelope: Envelope): Delivery {
   return { envelope };
 }
 
-/** The WebSocket frame: the envelope as JSON, with `id` first for humans reading logs; `user_id` only when set (JSON drops undefined). */
-export function jsonOf(d: Delivery): string {
-  if (d.json === undefined) {
-    const { id, type, workspace_id, chat_id, user_id, data } = d.envelope;
-    d.json = JSON.stringify({ id, type, workspace_id, chat_id, user_id, data });
+/**
+ * The WebSocket frame: the envelope as JSON, with `id` (the connection's cursor, which is the
+ * stream id itself with one shard) first for humans reading logs; `user_id` only when set (JSON
+ * drops undefined). Serialised once per event for every connection whose id is the stream id.
+ */
+export function jsonOf(d: Delivery, id = d.envelope.id): string {
+  if (d.tail === undefined) {
+    const { type, workspace_id, chat_id, user_id, data } = d.envelope;
+    d.tail = JSON.stringify({ type, workspace_id, chat_id, user_id, data }).slice(1);
   }
-  return d.json;
+  if (id !== d.envelope.id) return `{"id":${JSON.stringify(id)},${d.tail}`;
+  return (d.json ??= `{"id":${JSON.stringify(id)},${d.tail}`);
 }
 
 /** The SSE block: id and event lines, then the whole envelope as data (JSON has no raw newlines). */
-export function sseOf(d: Delivery): string {
-  if (d.sse === undefined) d.sse = `id: ${d.envelope.id}\nevent: ${d.envelope.type}\ndata: ${jsonOf(d)}\n\n`;
-  return d.sse;
+export function sseOf(d: Delivery, id = d.envelope.id): string {
+  if (id !== d.envelope.id) return `id: ${id}\nevent: ${d.envelope.type}\ndata: ${jsonOf(d, id)}\n\n`;
+  return (d.sse ??= `id: ${id}\nevent: ${d.envelope.type}\ndata: ${jsonOf(d)}\n\n`);
 }
 
 export function resyncRequired(id: string): Delivery {

@@ -4,7 +4,7 @@
 // event, one with `user_id`, only to that user's); the connection itself makes the final
 // decision (connection.ts).
 import { RateLimitedError } from '../errors.js';
-import { membershipChanges, type EventEnvelope } from '../infra/events.js';
+import { membershipChanges, type AccessChange, type EventEnvelope } from '../infra/events.js';
 import type { Connection, ConnectionIndex } from './connection.js';
 import type { Delivery } from './delivery.js';
 
@@ -27,6 +27,8 @@ export const tooManyConnections = () => new RateLimitedError(5, 'Too many open c
 export interface HubEvents {
   opened(conn: Connection): void;
   closed(conn: Connection): void;
+  /** The connection's user joined a workspace of shard `change.shard` (several shards only). */
+  joinedShard(conn: Connection, change: AccessChange): void;
 }
 
 export class Hub implements ConnectionIndex {
@@ -35,6 +37,8 @@ export class Hub implements ConnectionIndex {
   private readonly byWorkspace = new Map<string, Set<Connection>>();
   /** Connections still replaying: they buffer every event and filter it when they go live. */
   private readonly starting = new Set<Connection>();
+  /** Shard -> live connections catching it up: they buffer every event of it. */
+  private readonly catchingUp = new Map<number, Set<Connection>>();
   private readonly all = new Set<Connection>();
 
   constructor(
@@ -80,6 +84,24 @@ export class Hub implements ConnectionIndex {
     this.starting.delete(conn);
   }
 
+  catching(conn: Connection, shard: number, on: boolean): void {
+    if (on && this.all.has(conn)) addTo(this.catchingUp, shard, conn);
+    else removeFrom(this.catchingUp, shard, conn);
+  }
+
+  /** Every shard some connection here reads or is about to (the rest need no reader). */
+  shardsInUse(): Set<number> {
+    const shards = new Set<number>();
+    for (const conn of this.all) for (const k of conn.needs) shards.add(k);
+    return shards;
+  }
+
+  /** A changes-stream entry: a workspace join may need a shard the user's connections do not read yet. */
+  dispatchChange(change: AccessChange): void {
+    if (change.event.type !== 'workspace.member_joined') return;
+    for (const conn of this.byUser.get(String(change.event.data.user_id)) ?? []) this.events.joinedShard(conn, change);
+  }
+
   indexChat(conn: Connection, chatId: string): void {
     if (this.all.has(conn)) addTo(this.byChat, chatId, conn);
   }
@@ -106,8 +128,9 @@ export class Hub implements ConnectionIndex {
             .filter((c) => c.kind === 'join')
             .map((c) => c.user_id);
     const audience = this.audienceOf(e);
+    const catching = this.catchingUp.size ? this.catchingUp.get(e.shard ?? 0) : undefined;
 
-    if (joining.length === 0 && this.starting.size === 0) {
+    if (joining.length === 0 && this.starting.size === 0 && !catching) {
       // The common case: each connection once, no index changes except leaves (deleting the
       // current element while iterating a Set is safe).
       if (audience) for (const conn of audience) conn.offer(d);
@@ -120,6 +143,7 @@ export class Hub implements ConnectionIndex {
       conn.offer(d);
     };
     for (const conn of this.starting) visit(conn);
+    for (const conn of catching ?? []) visit(conn);
     for (const userId of joining) for (const conn of [...(this.byUser.get(userId) ?? [])]) visit(conn);
     const current = this.audienceOf(e);
     if (current) for (const conn of [...current]) visit(conn);

@@ -22,10 +22,12 @@ import { delivery, type Delivery } from './delivery.js';
 import { Hub } from './hub.js';
 import { trackPresence } from './presence.js';
 import { loadMembership } from './membership.js';
-import { replay } from './replay.js';
+import { StreamReaders } from './readers.js';
+import { catchUpFresh, catchUpLive, resume, type ReplayDeps } from './replay.js';
 import { startSessionSweeper } from './sessions.js';
 import { sseRouter } from './sse.js';
-import { startStreamReader, startTrimmer } from '../infra/stream-reader.js';
+import { startTrimmer } from '../infra/stream-reader.js';
+import { shardIndex, type AccessChange } from '../infra/events.js';
 import { attachWebSocket, type WsHandle } from './ws.js';
 
 export interface Realtime {
@@ -40,6 +42,13 @@ export interface Realtime {
 
 /** How long close() lets WebSocket clients answer the 1001 close frame before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
+/** How often readers of shards no connection needs are looked for (they stop after two looks). */
+const READER_SWEEP_MS = 30_000;
+
+/** What a connection learns before it registers (several shards only): see `prepare` below. */
+export interface Prepared {
+  changesFrom: string | null;
+}
 
 export async function createRealtime(deps: Deps): Promise<Realtime> {
   const { config, log } = deps;
@@ -52,7 +61,24 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
       metrics.connections.dec({ transport: conn.transport.kind });
       presence.closed(conn.userId, hub.countOf(conn.userId));
     },
+    joinedShard: (conn, change) => joinedShard(conn, change),
   });
+  const joinedShard = (conn: Connection, change: AccessChange) => {
+    if (conn.reads(change.shard)) return;
+    if (conn.state === 'live') void catchUpLive(replayDeps, conn, change.shard, change.from);
+    else if (conn.state === 'starting') lateJoins.set(conn, [...(lateJoins.get(conn) ?? []), change]);
+  };
+  /** Joins of new shards seen while a connection starts: caught up once it is live. */
+  const lateJoins = new WeakMap<Connection, AccessChange[]>();
+  const readers = new StreamReaders({
+    redisUrl: config.REDIS_URL!,
+    streams: deps.stream,
+    log,
+    onEvent: (envelope) => hub.dispatch(delivery(envelope)),
+    onChange: (change) => hub.dispatchChange(change),
+  });
+  const replayDeps: ReplayDeps = { redis: deps.redis, streams: deps.stream, readers };
+  const shardsOf = (workspaceIds: Iterable<string>) => [...new Set([...workspaceIds].map((w) => shardIndex(deps.stream, w)))];
   const presence = trackPresence(deps, () => hub.users());
 
   const onDelivered = (conn: Connection, d: Delivery) => {
@@ -62,19 +88,31 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
     if (typeof acceptedAt === 'number') metrics.deliveryLatency.observe({ transport }, (Date.now() - acceptedAt) / 1000);
   };
 
-  // One replay at a time per user on this process: with the per-user connection limits this
-  // bounds what reconnect storms of one user can cost (a replay may read much of the stream).
-  const replays = new Map<string, Promise<void>>();
-  const replayInTurn = (conn: Connection, lastEventId: string): Promise<void> => {
-    const turn = (replays.get(conn.userId) ?? Promise.resolve()).then(() =>
-      conn.state === 'starting' ? replay(deps.redis, deps.stream, conn, lastEventId) : undefined,
-    );
+  // One start-up at a time per user on this process: with the per-user connection limits this
+  // bounds what reconnect storms of one user can cost (a replay may read much of the streams).
+  const turns = new Map<string, Promise<void>>();
+  const inTurn = (userId: string, work: () => Promise<void>): Promise<void> => {
+    const turn = (turns.get(userId) ?? Promise.resolve()).then(work);
     const settled = turn.catch(() => {});
-    replays.set(conn.userId, settled);
+    turns.set(userId, settled);
     void settled.then(() => {
-      if (replays.get(conn.userId) === settled) replays.delete(conn.userId);
+      if (turns.get(userId) === settled) turns.delete(userId);
     });
     return turn;
+  };
+
+  /**
+   * Before registering (several shards only): the changes position, then the shards of the
+   * user's workspaces started reading. A workspace joined after that position is in the user's
+   * joins log; one joined before it is in this query, so its shard is read from before the
+   * connection registers.
+   */
+  const prepare = async (userId: string): Promise<Prepared> => {
+    if (readers.shardCount === 1) return { changesFrom: null };
+    const changesFrom = readers.changesPosition();
+    const workspaces: Array<string | number> = await deps.db('workspace_members').where({ user_id: userId }).pluck('workspace_id');
+    await Promise.all(shardsOf(workspaces.map(String)).map((k) => readers.ensure(k)));
+    return { changesFrom };
   };
 
   /** Steps 2-4 of a connection's start-up (step 1, registration, is done by open()). */
@@ -83,8 +121,21 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
       const membership = await loadMembership(deps.db, conn.userId);
       if (conn.state !== 'starting') return;
       conn.setMembership(membership);
-      if (lastEventId !== undefined) await replayInTurn(conn, lastEventId);
-      conn.goLive();
+      for (const k of shardsOf(membership.workspaces.keys())) conn.needs.add(k);
+      if (readers.shardCount === 1) conn.needs.add(0);
+      await inTurn(conn.userId, async () => {
+        if (conn.state !== 'starting') return;
+        if (lastEventId !== undefined) return resume(replayDeps, conn, lastEventId, membership);
+        const started = await Promise.all([...conn.needs].map(async (k) => ({ k, since: (await readers.ensure(k)).since })));
+        await catchUpFresh(
+          replayDeps,
+          conn,
+          started.filter((r) => r.since > conn.registeredAt).map((r) => r.k),
+        );
+      });
+      conn.goLive((k) => readers.position(k));
+      for (const change of lateJoins.get(conn) ?? []) joinedShard(conn, change);
+      lateJoins.delete(conn);
     } catch (err) {
       log.warn({ err: (err as Error).message, user_id: conn.userId }, 'starting a real-time connection failed');
       conn.end('error');
@@ -92,20 +143,23 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
   };
 
   /** Precondition: hub.canAccept(user.id) was checked in this same tick. */
-  const open = (user: AuthUser, transport: Transport, lastEventId: string | undefined) => {
-    const conn = new Connection(user.id, user.sessionId, transport, hub, config.SEND_BUFFER_BYTES, user.exp, onDelivered);
+  const open = (user: AuthUser, transport: Transport, lastEventId: string | undefined, prepared: Prepared) => {
+    const conn = new Connection(user.id, user.sessionId, transport, hub, config.SEND_BUFFER_BYTES, user.exp, readers.shardCount, onDelivered);
+    conn.changesFrom = prepared.changesFrom;
     hub.add(conn);
     void start(conn, lastEventId);
     return conn;
   };
 
-  const reader = await startStreamReader({
-    redisUrl: config.REDIS_URL!,
-    streamKey: deps.stream.key,
+  await readers.start();
+  const sweep = setInterval(() => void readers.stopUnused(hub.shardsInUse()).catch(() => {}), READER_SWEEP_MS);
+  sweep.unref();
+  const stopTrimmer = startTrimmer(
+    deps.redis,
+    [...deps.stream.shards, deps.stream.changes].map((s) => s.key),
+    config.EVENT_STREAM_MAX_AGE_SECONDS,
     log,
-    onEvent: (envelope) => hub.dispatch(delivery(envelope)),
-  });
-  const stopTrimmer = startTrimmer(deps.redis, deps.stream.key, config.EVENT_STREAM_MAX_AGE_SECONDS, log);
+  );
   const heartbeat = setInterval(() => hub.heartbeat(), config.HEARTBEAT_SECONDS * 1000);
   heartbeat.unref();
   const stopSessionSweeper = startSessionSweeper(deps, () => hub.connections(), log);
@@ -113,7 +167,7 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
   const canAccept = (userId: string) => hub.canAccept(userId);
   // Connection attempts are limited per user: each one may load membership and replay the stream.
   const spendConnect = (userId: string) => deps.limits.consume('connect', userId);
-  const router = sseRouter({ authenticate: (token) => authenticate(deps, token), spendConnect, canAccept, open });
+  const router = sseRouter({ authenticate: (token) => authenticate(deps, token), spendConnect, prepare, canAccept, open });
   let ws: WsHandle | undefined;
   let httpServer: http.Server | undefined;
   /** Set when this process serves real-time only (the fanout role), not the API as well. */
@@ -153,6 +207,7 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
           return authenticate(deps, bearerToken(ctx, true));
         },
         spendConnect,
+        prepare,
         canAccept,
         open,
         // The same per-user limit as POST /chats/:cid/typing.
@@ -164,9 +219,10 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
     },
     async close() {
       clearInterval(heartbeat);
+      clearInterval(sweep);
       stopSessionSweeper();
       stopTrimmer();
-      await reader.stop();
+      await readers.stop();
       ws?.close();
       for (const conn of hub.connections()) conn.end('shutdown');
       await presence.stop();

@@ -1,5 +1,5 @@
-// Resume: replay the stream after a client's last event id, or tell it to resync when that id
-// is no longer replayable. Each page is read together with the stream's metadata in one
+// Resume: replay each shard after a client's position there, or tell it to resync when a
+// position is no longer replayable. Each page is read together with the stream's metadata in one
 // MULTI, so "nothing after the cursor was trimmed" is checked atomically with the read.
 // Trimming (MAXLEN on XADD, MINID by age) only removes the oldest entries, so once anything
 // was trimmed (entries-added > length) a cursor is safe only at or after the first entry
@@ -7,13 +7,29 @@
 // use, is covered by `max-deleted-entry-id`.
 //
 // Before replaying, the connection's membership is rewound to the cursor with the user's
-// membership log (src/infra/events.ts), so the replay holds no event of a chat or workspace from
-// before the user joined it or after they left it. A log trimmed past the cursor resyncs too.
-// Other users' user-scoped events are in the range too: Connection.process drops them, as live.
+// membership log of each shard (src/infra/events.ts), so the replay holds no event of a chat or
+// workspace from before the user joined it or after they left it. A log trimmed past the cursor
+// resyncs too, and a resync puts back the membership as loaded (a rewound one would keep a chat
+// the user has left since). Other users' user-scoped events are in the range too:
+// Connection.process drops them, as live.
+//
+// With several shards a cursor holds a position only in the shards its connection read. A shard
+// of a workspace the user joined since is replayed from before the join: the user's joins log
+// (next to the changes stream) says where, counting from the changes position the cursor started at.
 import type { Redis } from '../infra/redis.js';
-import { compareEventIds, isEventId, membershipLogKey, parseStreamEntry, type EventStream, type MembershipChange } from '../infra/events.js';
+import {
+  compareEventIds,
+  joinsLogKey,
+  membershipLogKey,
+  parseStreamEntry,
+  type EventStream,
+  type EventStreams,
+  type MembershipChange,
+} from '../infra/events.js';
 import type { Connection } from './connection.js';
+import { decodeCursor } from './cursor.js';
 import { delivery, resyncRequired } from './delivery.js';
+import type { Membership } from './membership.js';
 
 const PAGE = 500;
 
@@ -74,50 +90,151 @@ async function membershipSince(redis: Redis, stream: EventStream, userId: string
   });
 }
 
+/** The shards' readers, as replay needs them (readers.ts). */
+export interface ShardReaders {
+  ensure(shard: number): Promise<unknown>;
+  position(shard: number): string | undefined;
+}
+
+export interface ReplayDeps {
+  redis: Redis;
+  streams: EventStreams;
+  readers: ShardReaders;
+}
+
 /**
- * Sends the events after `lastEventId` that the connection may see, in order, or a
- * `resync_required` frame (then continues from the stream's end). Precondition: the connection
- * is registered with the hub and its membership is loaded (connection.ts, steps 1-2).
+ * Per shard, the earliest position to replay from for the workspaces the user joined after the
+ * changes position `since` (several shards only); null if the joins log no longer reaches back.
  */
-export async function replay(redis: Redis, stream: EventStream, conn: Connection, lastEventId: string): Promise<void> {
-  const streamKey = stream.key;
-  let cursor = isEventId(lastEventId) ? lastEventId : null;
-  if (cursor !== null) {
-    const changes = await membershipSince(redis, stream, conn.userId, cursor);
-    if (conn.state !== 'starting') return;
-    // Not rewindable: resync below, which keeps the current membership.
-    if (changes === null) cursor = null;
-    else conn.rewindMembership(changes);
+export async function joinsSince(deps: ReplayDeps, userId: string, since: string): Promise<Map<number, string> | null> {
+  const key = joinsLogKey(deps.streams, userId);
+  const [[, entries], [infoErr, rawInfo]] = (await deps.redis.multi().xrange(key, `(${since}`, '+', 'COUNT', LOG_PAGE).xinfo('STREAM', key).exec()) as [
+    [Error | null, [string, string[]][]],
+    [Error | null, unknown],
+  ];
+  const from = new Map<number, string>();
+  if (infoErr) return from; // no joins within twice the stream's age window
+  if (!replayable(since, parseInfo(rawInfo), true) || entries.length >= LOG_PAGE) return null;
+  for (const [, fields] of entries) {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    const k = Number(f.s);
+    const known = from.get(k);
+    if (known === undefined || compareEventIds(f.p, known) < 0) from.set(k, f.p);
   }
-  let resynced = false;
+  return from;
+}
+
+/** Whether each stream of `plan` still holds everything after its position. */
+async function allReplayable(deps: ReplayDeps, plan: Map<number, string>): Promise<boolean> {
+  const infos = await Promise.all(
+    [...plan].map(async ([k, from]) => {
+      const raw = await deps.redis.xinfo('STREAM', deps.streams.shards[k].key).catch(() => []);
+      return replayable(from, parseInfo(raw));
+    }),
+  );
+  return infos.every(Boolean);
+}
+
+/**
+ * Replays one shard after `from` into a connection whose membership is rewound to `from`.
+ * False if the shard no longer holds everything after it (then nothing was sent).
+ */
+async function replayShard(deps: ReplayDeps, conn: Connection, shard: number, from: string): Promise<boolean> {
+  const key = deps.streams.shards[shard].key;
+  let cursor = from;
+  conn.cursors.set(shard, from);
   for (;;) {
-    const results = await redis
-      .multi()
-      .xrange(streamKey, `(${cursor ?? '0-0'}`, '+', 'COUNT', PAGE)
-      .xinfo('STREAM', streamKey)
-      .exec();
-    if (conn.state !== 'starting') return;
+    const results = await deps.redis.multi().xrange(key, `(${cursor}`, '+', 'COUNT', PAGE).xinfo('STREAM', key).exec();
+    if (conn.state === 'closed') return true;
     const [[, entries], [infoErr, rawInfo]] = results as [[Error | null, [string, string[]][]], [Error | null, unknown]];
     // No stream at all (never written, or Redis lost its data): nothing to replay from.
-    const info = parseInfo(infoErr ? [] : rawInfo);
-    if (cursor === null || !replayable(cursor, info)) {
-      if (resynced) return; // cannot happen twice in a row unless the stream is being wiped; give up replaying
-      resynced = true;
-      cursor = info.lastGeneratedId;
-      conn.sendOutOfBand(resyncRequired(cursor));
-      continue;
-    }
+    if (!replayable(cursor, parseInfo(infoErr ? [] : rawInfo))) return false;
     const now = Date.now();
     for (const [id, fields] of entries ?? []) {
       const envelope = parseStreamEntry(id, fields);
       cursor = id;
       if (!envelope) continue;
+      envelope.shard = shard;
       // Typing is ephemeral: a replayed "is typing" that has already expired is noise.
       if (envelope.type === 'typing' && !(expiresAt(envelope.data.expires_at) > now)) continue;
       conn.process(delivery(envelope), true);
-      if (conn.state !== 'starting') return;
+      if ((conn.state as Connection['state']) === 'closed') return true;
     }
     await conn.drain();
-    if (!entries || entries.length < PAGE) return;
+    if (!entries || entries.length < PAGE) return true;
+  }
+}
+
+/** Rewinds the shards' membership to their positions and replays them; false: resync. */
+async function replayPlan(deps: ReplayDeps, conn: Connection, plan: Map<number, string>): Promise<boolean> {
+  const logs = await Promise.all([...plan].map(([k, from]) => membershipSince(deps.redis, deps.streams.shards[k], conn.userId, from)));
+  if (logs.some((log) => log === null)) return false;
+  await Promise.all([...plan.keys()].map((k) => (conn.needs.add(k), deps.readers.ensure(k))));
+  if (conn.state === 'closed' || !(await allReplayable(deps, plan))) return false;
+  for (const log of logs) conn.rewindMembership(log!);
+  for (const [k, from] of plan) if (!(await replayShard(deps, conn, k, from))) return false;
+  return true;
+}
+
+/** Sends `resync_required`: the client refetches, and goes on from where the readers are now. */
+async function resync(deps: ReplayDeps, conn: Connection, snapshot: Membership): Promise<void> {
+  conn.resetMembership(snapshot);
+  conn.cursors.clear();
+  await Promise.all([...conn.needs].map((k) => deps.readers.ensure(k)));
+  const positions = new Map<number, string>();
+  for (const k of conn.needs) positions.set(k, deps.readers.position(k) ?? '0-0');
+  if (conn.state === 'starting') conn.resync(positions, resyncRequired);
+}
+
+/**
+ * Step 3 of start-up with a last event id: sends the events after it that the connection may
+ * see, in order per shard, or a `resync_required` frame (then continues from the readers'
+ * positions). Precondition: the connection is registered with the hub and `snapshot`, its
+ * membership, is loaded and set (connection.ts, steps 1-2).
+ */
+export async function resume(deps: ReplayDeps, conn: Connection, lastEventId: string, snapshot: Membership): Promise<void> {
+  const cursor = decodeCursor(deps.streams.shards.length, lastEventId);
+  let plan: Map<number, string> | null = null;
+  if (cursor) {
+    plan = new Map(cursor.shards);
+    const missing = [...conn.needs].filter((k) => !plan!.has(k));
+    if (missing.length) {
+      // A workspace of a shard the cursor does not cover: joined since (replay from before the join), or the cursor is not this user's.
+      const joins = cursor.changes === null ? null : await joinsSince(deps, conn.userId, cursor.changes);
+      for (const k of missing) {
+        const from = joins?.get(k);
+        if (from === undefined) plan = null;
+        else plan?.set(k, from);
+      }
+    }
+  }
+  if (conn.state !== 'starting') return;
+  if (!plan || !(await replayPlan(deps, conn, plan))) await resync(deps, conn, snapshot);
+}
+
+/**
+ * A fresh connection whose shard reader started after it registered (the user joined a
+ * workspace there in between): replays that shard from before the join, so nothing is missed.
+ */
+export async function catchUpFresh(deps: ReplayDeps, conn: Connection, shards: number[]): Promise<void> {
+  if (shards.length === 0 || conn.changesFrom === null) return;
+  const joins = await joinsSince(deps, conn.userId, conn.changesFrom);
+  const plan = new Map(shards.flatMap((k) => (joins?.get(k) !== undefined ? [[k, joins.get(k)!] as const] : [])));
+  if (plan.size && conn.state === 'starting' && !(await replayPlan(deps, conn, plan))) conn.end('error');
+}
+
+/**
+ * A live connection's user joined a workspace of a shard it does not read: read it from before
+ * the join. Its live events wait meanwhile (Connection.beginCatchUp). If that position is gone
+ * the connection is ended, and the client's resume sorts it out (or resyncs).
+ */
+export async function catchUpLive(deps: ReplayDeps, conn: Connection, shard: number, from: string): Promise<void> {
+  conn.beginCatchUp(shard);
+  try {
+    if (!(await replayPlan(deps, conn, new Map([[shard, from]])))) return conn.end('error');
+    conn.endCatchUp(shard, (k) => deps.readers.position(k));
+  } catch {
+    conn.end('error');
   }
 }

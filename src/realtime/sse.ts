@@ -9,6 +9,7 @@ import type { AuthUser } from '../domain/tokens.js';
 import type { Connection, EndReason, Transport } from './connection.js';
 import { sseOf, type Delivery } from './delivery.js';
 import { tooManyConnections } from './hub.js';
+import type { Prepared } from './index.js';
 
 export const SSE_PATH = '/api/v1/events';
 
@@ -17,8 +18,10 @@ export interface SseOptions {
   authenticate(token: string): Promise<AuthUser>;
   /** Spends one of the user's connection attempts; throws RateLimitedError (429) when none are left. */
   spendConnect(userId: string): Promise<void>;
+  /** What the connection needs to know before it registers (the streams it will read are started). */
+  prepare(userId: string): Promise<Prepared>;
   canAccept(userId: string): boolean;
-  open(user: AuthUser, transport: Transport, lastEventId: string | undefined): Connection;
+  open(user: AuthUser, transport: Transport, lastEventId: string | undefined, prepared: Prepared): Connection;
 }
 
 const errorEvent = (message: string) => `event: error\ndata: ${JSON.stringify({ type: 'error', error: { code: 'unauthenticated', message } })}\n\n`;
@@ -30,8 +33,8 @@ class SseTransport implements Transport {
 
   constructor(private readonly res: ServerResponse) {}
 
-  send(d: Delivery): void {
-    this.res.write(sseOf(d));
+  send(d: Delivery, id: string): void {
+    this.res.write(sseOf(d, id));
   }
 
   bufferedBytes(): number {
@@ -56,6 +59,7 @@ export function sseRouter(options: SseOptions): Router {
   router.get(SSE_PATH, async (ctx) => {
     const user = await options.authenticate(bearerToken(ctx, true));
     await options.spendConnect(user.id);
+    const prepared = await options.prepare(user.id);
     // From here to open() in one tick, so the connection limit cannot be raced.
     if (!options.canAccept(user.id)) throw tooManyConnections();
     const header = ctx.get('last-event-id');
@@ -76,7 +80,7 @@ export function sseRouter(options: SseOptions): Router {
     });
     // Reconnect quickly after a drop; the resume makes it lossless.
     res.write('retry: 1000\n\n');
-    const conn = options.open(user, new SseTransport(res), header || query || undefined);
+    const conn = options.open(user, new SseTransport(res), header || query || undefined, prepared);
     res.on('close', () => conn.closed());
   });
   return router;

@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Connection, EndReason, Transport } from './connection.js';
 import { jsonOf, type Delivery } from './delivery.js';
 import { tooManyConnections } from './hub.js';
+import type { Prepared } from './index.js';
 
 export const WS_PATH = '/api/v1/ws';
 
@@ -46,8 +47,10 @@ export interface WsOptions {
   authenticate(req: http.IncomingMessage): Promise<AuthUser>;
   /** Spends one of the user's connection attempts; throws RateLimitedError when none are left. */
   spendConnect(userId: string): Promise<void>;
+  /** What the connection needs to know before it registers (the streams it will read are started). */
+  prepare(userId: string): Promise<Prepared>;
   canAccept(userId: string): boolean;
-  open(user: AuthUser, transport: Transport, lastEventId: string | undefined): Connection;
+  open(user: AuthUser, transport: Transport, lastEventId: string | undefined, prepared: Prepared): Connection;
   /** What a `{"type":"typing"}` frame does; its AppErrors (not_found, rate_limited) are sent back as error frames. */
   onTyping: (userId: string, chatId: string) => Promise<unknown>;
 }
@@ -66,8 +69,8 @@ class WsTransport implements Transport {
     });
   }
 
-  send(d: Delivery): void {
-    this.ws.send(jsonOf(d));
+  send(d: Delivery, id: string): void {
+    this.ws.send(jsonOf(d, id));
   }
 
   bufferedBytes(): number {
@@ -165,7 +168,7 @@ export interface WsHandle {
 
 export function attachWebSocket(httpServer: http.Server, options: WsOptions): WsHandle {
   const app = websockify(new Koa());
-  const verified = new WeakMap<http.IncomingMessage, AuthUser>();
+  const verified = new WeakMap<http.IncomingMessage, { user: AuthUser; prepared: Prepared }>();
   type Done = (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void;
 
   /**
@@ -181,23 +184,26 @@ export function attachWebSocket(httpServer: http.Server, options: WsOptions): Ws
 
   /** After authentication: spend a connection attempt, then check the connection limit and register in one tick. */
   const admit = async (req: http.IncomingMessage, user: AuthUser, done: Done) => {
+    let prepared: Prepared;
     try {
       await options.spendConnect(user.id);
+      prepared = await options.prepare(user.id);
     } catch (err) {
       return refuse(done, err);
     }
     if (!options.canAccept(user.id)) return refuse(done, tooManyConnections());
-    verified.set(req, user);
+    verified.set(req, { user, prepared });
     done(true);
   };
 
   app.ws.use((ctx) => {
     const ws = ctx.websocket;
-    const user = verified.get(ctx.req);
-    if (!user) return void ws.close(1011, 'not verified');
+    const admitted = verified.get(ctx.req);
+    if (!admitted) return void ws.close(1011, 'not verified');
+    const { user, prepared } = admitted;
     const transport = new WsTransport(ws);
     const lastEventId = (typeof ctx.query.last_event_id === 'string' && ctx.query.last_event_id) || ctx.get('last-event-id') || undefined;
-    const conn = options.open(user, transport, lastEventId);
+    const conn = options.open(user, transport, lastEventId, prepared);
     const client: Client = { ws, conn, spend: frameBudget(options.frameRatePerSecond) };
     ws.on('close', () => conn.closed());
     ws.on('error', () => conn.closed());

@@ -2,9 +2,9 @@
 // API into one chat while two workers persist (seq exactly 1..N, events in seq order), and a
 // worker SIGKILLed while jobs flow (every accepted message stored and announced exactly once).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import type { EventEnvelope } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
-import { client, createTestEnv, eventually, spawnRole, startInProcess, type RoleProcess, type TestEnv } from '../helpers/env.js';
+import { client, createTestEnv, eventually, spawnRole, startInProcess, streamEventsAfter, type RoleProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
@@ -68,8 +68,7 @@ async function sendMany(chatId: string, perUser: number, parallel: number, prefi
 }
 
 async function createdEvents(chatId: string): Promise<EventEnvelope[]> {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries.map(([id, fields]) => parseStreamEntry(id, fields)!).filter((e) => e.type === 'message.created' && e.chat_id === chatId);
+  return (await streamEventsAfter(env)).filter((e) => e.type === 'message.created' && e.chat_id === chatId);
 }
 
 async function storedCount(chatId: string): Promise<number> {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
-import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import { compareEventIds, parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
 import { createRedis, redisMasters, redisReady } from '../../src/infra/redis.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Role, type Running } from '../../src/roles.js';
@@ -60,6 +60,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     RATE_LIMIT_TYPING_PER_MINUTE: '100000',
     RATE_LIMIT_CONNECT_PER_MINUTE: '100000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    // TEST_EVENT_STREAM_SHARDS=4: the whole suite on sharded event streams.
+    ...(process.env.TEST_EVENT_STREAM_SHARDS ? { EVENT_STREAM_SHARDS: process.env.TEST_EVENT_STREAM_SHARDS } : {}),
     ...overrides,
   };
   const config = loadConfig(vars);
@@ -195,14 +197,19 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-/** The id of the newest event on the test's stream ('0-0' when empty): a mark to read after. */
-export async function streamMark(env: TestEnv): Promise<string> {
-  const [last] = await env.deps.redis.xrevrange(env.deps.stream.key, '+', '-', 'COUNT', 1);
-  return last?.[0] ?? '0-0';
+/** The id of the newest event on each of the test's stream shards ('0-0' when empty): a mark to read after. */
+export async function streamMark(env: TestEnv): Promise<string[]> {
+  return Promise.all(env.deps.stream.shards.map(async (s) => (await env.deps.redis.xrevrange(s.key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'));
 }
 
-/** Every event published after `mark`, in order. */
-export async function streamEventsAfter(env: TestEnv, mark: string): Promise<EventEnvelope[]> {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, `(${mark}`, '+');
-  return entries.map(([id, fields]) => parseStreamEntry(id, fields)).filter((e): e is EventEnvelope => e !== null);
+/** Every event published after `mark` (by default: all), in order per shard; shards merged by id. */
+export async function streamEventsAfter(env: TestEnv, mark?: string[]): Promise<EventEnvelope[]> {
+  const shards = await Promise.all(
+    env.deps.stream.shards.map(async (s, k) =>
+      (await env.deps.redis.xrange(s.key, `(${mark?.[k] ?? '0-0'}`, '+'))
+        .map(([id, fields]) => parseStreamEntry(id, fields))
+        .filter((e): e is EventEnvelope => e !== null),
+    ),
+  );
+  return shards.flat().sort((a, b) => compareEventIds(a.id, b.id));
 }

@@ -2,7 +2,27 @@
 // both collecting what they receive into an Inbox that tests wait on.
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
-import { EVENT_TYPES, RESYNC_REQUIRED, type ChatEvent } from '../../src/infra/events.js';
+import { EVENT_TYPES, RESYNC_REQUIRED, workspaceShard, type ChatEvent } from '../../src/infra/events.js';
+import { decodeCursor, encodeCursor } from '../../src/realtime/cursor.js';
+
+/** The suite's shard count (TEST_EVENT_STREAM_SHARDS, see env.ts). */
+export const SHARDS = Number(process.env.TEST_EVENT_STREAM_SHARDS || 1);
+
+/**
+ * An event's own stream id, from the id a client got (with several shards a cursor holding a
+ * position per shard: the one of the event's workspace). Tests compare these with publish()'s ids.
+ */
+export function streamIdOf(frame: Pick<Frame, 'id' | 'workspace_id'>): string | undefined {
+  if (frame.id === undefined || SHARDS === 1) return frame.id;
+  if (!frame.workspace_id) return undefined;
+  return decodeCursor(SHARDS, frame.id)?.shards.get(workspaceShard(SHARDS, frame.workspace_id));
+}
+
+/** What a client would hold after receiving the event `streamId` of `workspaceId` and nothing else. */
+export function resumeIdFor(streamId: string, workspaceId: string): string {
+  if (SHARDS === 1) return streamId;
+  return encodeCursor(SHARDS, { shards: new Map([[workspaceShard(SHARDS, workspaceId), streamId]]), changes: '0-0' });
+}
 
 export interface Frame {
   id?: string;
@@ -33,8 +53,9 @@ export class Inbox {
     return this.frames.filter((f) => f.id !== undefined && (type === undefined ? f.type !== 'presence.updated' : f.type === type));
   }
 
+  /** The stream ids of the events (see streamIdOf). */
   ids(): string[] {
-    return this.events().map((f) => f.id!);
+    return this.events().map((f) => streamIdOf(f)!);
   }
 
   /** What a client resumes from: the id of the last event it received, of any type. */
@@ -63,7 +84,7 @@ export class Inbox {
 
   /** Waits for a stream event with this id. */
   seen(id: string, timeoutMs = 5000): Promise<Frame[]> {
-    return this.until((fs) => fs.some((f) => f.id === id), timeoutMs, `event ${id}`);
+    return this.until((fs) => fs.some((f) => streamIdOf(f) === id), timeoutMs, `event ${id}`);
   }
 }
 

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 const lastEventId = () => streamMark(env);
-const eventsAfter = (mark: string) => streamEventsAfter(env, mark);
+const eventsAfter = (mark: string[]) => streamEventsAfter(env, mark);
 const create = (as: FixtureUser, body: unknown) => request('POST', `/api/v1/workspaces/${wid}/chats`, { token: as.token, body });
 const message = (chatId: string, sender: FixtureUser, content: string, deleted = false) => fixtureMessage(env.deps, chatId, sender, content, { deleted });
 

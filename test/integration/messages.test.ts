@@ -6,11 +6,11 @@ import { v7 as uuidv7 } from 'uuid';
 import type pg from 'pg';
 import { createDeps } from '../../src/deps.js';
 import { EXISTING_SQL } from '../../src/domain/message-persist.js';
-import { compareEventIds, parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import { compareEventIds, type EventEnvelope } from '../../src/infra/events.js';
 import { QUEUE_NAMES } from '../../src/infra/queues.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Running } from '../../src/roles.js';
-import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
+import { client, createTestEnv, eventually, startInProcess, streamEventsAfter, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 const ADMIN_USER = 'ops';
@@ -24,8 +24,7 @@ let ann: FixtureUser, bob: FixtureUser, admin: FixtureUser, stranger: FixtureUse
 let wid: string, general: string, history: string, edits: string;
 
 async function events(type?: string, chatId?: string): Promise<EventEnvelope[]> {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries.map(([id, fields]) => parseStreamEntry(id, fields)!).filter((e) => (!type || e.type === type) && (!chatId || e.chat_id === chatId));
+  return (await streamEventsAfter(env)).filter((e) => (!type || e.type === type) && (!chatId || e.chat_id === chatId));
 }
 
 async function jobTotal(): Promise<number> {

@@ -4,11 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/domain/tokens.js';
-import { publishEvents, type ChatEvent } from '../../src/infra/events.js';
+import { publishEvents, shardOf, type ChatEvent } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
-import { messageEvent, openSse, openWs, type Frame } from '../helpers/realtime.js';
+import { messageEvent, openSse, openWs, resumeIdFor, streamIdOf, type Frame } from '../helpers/realtime.js';
 
 let env: TestEnv;
 let fanout: Running;
@@ -126,7 +126,12 @@ describe('delivery', () => {
     const first = aliceSse.inbox.events()[0];
     expect(Object.keys(first).sort()).toEqual(['chat_id', 'data', 'id', 'sseId', 'type', 'workspace_id']);
     expect(first.sseId).toBe(first.id);
-    expect(first).toMatchObject({ id: ids[0], type: 'message.created', chat_id: chat, data: { seq: 1, client_id: expect.any(String) } });
+    expect({ ...first, id: streamIdOf(first) }).toMatchObject({
+      id: ids[0],
+      type: 'message.created',
+      chat_id: chat,
+      data: { seq: 1, client_id: expect.any(String) },
+    });
     expect(JSON.stringify(aliceWs.inbox.events()[0])).toBe(JSON.stringify((({ sseId: _sseId, ...rest }) => rest)(first)));
 
     for (const tab of [aliceWs, bobWs, bobTab2, carolWs]) await tab.close();
@@ -144,7 +149,7 @@ describe('delivery', () => {
     const [own] = await publish({ type: 'presence.updated', workspace_id: otherWs, chat_id: null, data: { user_id: outsider.id, status: 'online' } });
     await bobWs.inbox.seen(presence);
     await olga.inbox.seen(own);
-    const olgaPresence = olga.inbox.events('presence.updated').map((f) => f.id);
+    const olgaPresence = olga.inbox.events('presence.updated').map(streamIdOf);
     expect(olgaPresence).toContain(own);
     expect(olgaPresence).not.toContain(presence);
     await bobWs.close();
@@ -215,7 +220,7 @@ describe('resume', () => {
     await publish(...range(1, 5).map((s) => msg(chat, s)));
     await first.inbox.until((fs) => seqs(fs).length === 5);
     first.close();
-    const lastId = first.inbox.ids()[2]; // as if frames 4 and 5 were lost in flight
+    const lastId = first.inbox.events()[2].id!; // as if frames 4 and 5 were lost in flight
 
     await publish(...range(6, 40).map((s) => msg(chat, s)));
     const header = await openSse(fanout.url, bob.token, { lastEventId: lastId });
@@ -230,35 +235,60 @@ describe('resume', () => {
     const res = await fetch(url, { signal: AbortSignal.timeout(1500) }).catch(() => null);
     expect(res?.status).toBe(200);
     const text = await readFor(res!, 500);
-    const ids = [...text.matchAll(/^id: (.+)\nevent: (.+)$/gm)].filter((m) => m[2] !== 'presence.updated').map((m) => m[1]);
+    const ids = [...text.matchAll(/^id: (.+)\nevent: (.+)\ndata: (.+)$/gm)]
+      .filter((m) => m[2] !== 'presence.updated')
+      .map((m) => streamIdOf({ id: m[1], workspace_id: (JSON.parse(m[3]) as Frame).workspace_id }));
     expect(ids).toEqual(header.inbox.ids());
   });
 
   it('answers resync_required first when the id was trimmed away or is malformed, then continues live', async () => {
-    const { bob, chat, msg } = await world();
+    const { bob, chat, msg, ws } = await world();
     const old = await publish(...range(1, 5).map((s) => msg(chat, s)));
     await publish(...range(6, 10).map((s) => msg(chat, s)));
     // The age/length cap removed everything up to the 8th event.
-    const all = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
+    const shard = shardOf(env.deps.stream, ws).key;
+    const all = await env.deps.redis.xrange(shard, '-', '+');
     const eighth = all.findIndex(([id]) => id === old[4]) + 3;
-    await env.deps.redis.xtrim(env.deps.stream.key, 'MINID', all[eighth + 1][0]);
+    await env.deps.redis.xtrim(shard, 'MINID', all[eighth + 1][0]);
 
-    for (const lastEventId of [old[1], 'garbage', '99999999999999-0']) {
+    for (const lastEventId of [resumeIdFor(old[1], ws), 'garbage', resumeIdFor('99999999999999-0', ws)]) {
       const tab = await openWs(fanout.url, bob.token, { lastEventId });
       // The resync frame carries the stream position it stands for; what follows is newer.
       await tab.inbox.until((fs) => fs.length > 0);
       const [live] = await publish(msg(chat, 100));
       const frames = await tab.inbox.seen(live);
       expect(frames[0]).toEqual({ id: expect.any(String), type: 'resync_required', workspace_id: null, chat_id: null, data: {} });
-      expect(frames.filter((f) => f.type !== 'resync_required' && f.type !== 'presence.updated').map((f) => f.id)).toEqual([live]);
+      expect(frames.filter((f) => f.type !== 'resync_required' && f.type !== 'presence.updated').map(streamIdOf)).toEqual([live]);
       await tab.close();
     }
-    const sse = await openSse(fanout.url, bob.token, { lastEventId: old[0] });
+    const sse = await openSse(fanout.url, bob.token, { lastEventId: resumeIdFor(old[0], ws) });
     await sse.inbox.until((fs) => fs.length > 0);
     const [live] = await publish(msg(chat, 101));
     const frames = await sse.inbox.seen(live);
     expect(frames.map((f) => f.type).filter((t) => t !== 'presence.updated')).toEqual(['resync_required', 'message.created']);
     sse.close();
+  });
+
+  it('a resume that ends in resync goes on with the membership of now, not the one rewound to the old id', async () => {
+    const { alice, bob, ws, chat, msg } = await world();
+    const other = await fixtureChat(env.deps, ws, alice, [bob], 'private', 'other');
+    const first = await openWs(fanout.url, bob.token);
+    const [seen] = await publish(msg(chat, 1));
+    await first.inbox.seen(seen);
+    const resumeFrom = first.inbox.lastEventId()!;
+    await first.close();
+    // Removed from the chat while away; then the stream is trimmed past the old id (its membership log lives longer).
+    await env.deps.db('chat_members').where({ chat_id: chat, user_id: bob.id }).delete();
+    const [left] = await publish({ type: 'chat.member_left', workspace_id: ws, chat_id: chat, data: { user_id: bob.id } });
+    await env.deps.redis.xtrim(shardOf(env.deps.stream, ws).key, 'MINID', left);
+
+    const resumed = await openWs(fanout.url, bob.token, { lastEventId: resumeFrom });
+    await resumed.inbox.until((fs) => fs.length > 0);
+    expect(resumed.inbox.frames[0].type).toBe('resync_required');
+    const [, sentinel] = await publish(msg(chat, 2), msg(other, 1));
+    await resumed.inbox.seen(sentinel);
+    expect(resumed.inbox.events('message.created').map((f) => f.chat_id)).toEqual([other]);
+    await resumed.close();
   });
 });
 

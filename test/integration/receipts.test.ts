@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStreamEntry, type EventEnvelope } from '../../src/infra/events.js';
+import type { EventEnvelope } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
-import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
+import { client, createTestEnv, eventually, startInProcess, streamEventsAfter, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureMessage, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
 
 let env: TestEnv;
@@ -17,8 +17,7 @@ async function storeMessages(chatId: string, sender: FixtureUser, count: number)
 }
 
 async function streamEvents(type: string): Promise<EventEnvelope[]> {
-  const entries = await env.deps.redis.xrange(env.deps.stream.key, '-', '+');
-  return entries.map(([id, fields]) => parseStreamEntry(id, fields)!).filter((e) => e.type === type);
+  return (await streamEventsAfter(env)).filter((e) => e.type === type);
 }
 
 async function receipts(user: FixtureUser, chatId: string) {

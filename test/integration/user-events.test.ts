@@ -6,7 +6,7 @@ import { publishEvents, type ChatEvent } from '../../src/infra/events.js';
 import type { Running } from '../../src/roles.js';
 import { createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureChat, fixtureUser, fixtureWorkspace, type FixtureUser } from '../helpers/fixtures.js';
-import { messageEvent, openSse, openWs, type Frame, type Inbox } from '../helpers/realtime.js';
+import { messageEvent, openSse, openWs, resumeIdFor, streamIdOf, type Frame, type Inbox } from '../helpers/realtime.js';
 
 let env: TestEnv;
 let fanout: Running;
@@ -65,12 +65,13 @@ describe('user-scoped events', () => {
     for (const { inbox } of [aliceWs, aliceSse]) {
       expect(levels(inbox)).toEqual(['mentions']);
       const frame = inbox.events('notifications.updated')[0] as Frame & { user_id?: string };
-      expect(frame).toMatchObject({ id: forAlice, workspace_id: ws, chat_id: chat, user_id: alice.id });
+      expect({ ...frame, id: streamIdOf(frame) }).toMatchObject({ id: forAlice, workspace_id: ws, chat_id: chat, user_id: alice.id });
     }
-    expect(aliceSse.inbox.events('notifications.updated')[0].sseId).toBe(forAlice);
+    const sseFrame = aliceSse.inbox.events('notifications.updated')[0];
+    expect(streamIdOf({ id: sseFrame.sseId, workspace_id: sseFrame.workspace_id })).toBe(forAlice);
     for (const { inbox } of [bobWs, bobSse]) {
       expect(levels(inbox)).toEqual(['none']);
-      expect(inbox.events('notifications.updated')[0].id).toBe(forBob);
+      expect(streamIdOf(inbox.events('notifications.updated')[0])).toBe(forBob);
     }
     // Events without user_id carry none on the wire.
     expect(aliceWs.inbox.events('message.created').every((f) => !('user_id' in f))).toBe(true);
@@ -86,9 +87,9 @@ describe('user-scoped events', () => {
     // Missed while nobody was connected.
     const [, , last] = await publish(settingsEvent(ws, chat, alice, 'all'), settingsEvent(ws, chat, bob, 'mentions'), messageEvent(ws, chat, bob.id, 2));
 
-    const aliceWs = await openWs(fanout.url, alice.token, { lastEventId: mark });
-    const aliceSse = await openSse(fanout.url, alice.token, { lastEventId: mark });
-    const bobWs = await openWs(fanout.url, bob.token, { lastEventId: mark });
+    const aliceWs = await openWs(fanout.url, alice.token, { lastEventId: resumeIdFor(mark, ws) });
+    const aliceSse = await openSse(fanout.url, alice.token, { lastEventId: resumeIdFor(mark, ws) });
+    const bobWs = await openWs(fanout.url, bob.token, { lastEventId: resumeIdFor(mark, ws) });
     await Promise.all([aliceWs, aliceSse, bobWs].map((c) => c.inbox.seen(last)));
     expect(levels(aliceWs.inbox)).toEqual(['all']);
     expect(levels(aliceSse.inbox)).toEqual(['all']);
@@ -112,6 +113,8 @@ describe('user-scoped events', () => {
     const live = await openWs(fanout.url, alice.token);
     const [mark] = await publish(messageEvent(ws, chat, bob.id, 1));
     await live.inbox.seen(mark);
+    // What the client would resume from: the id it got with that event.
+    const resumeFrom = live.inbox.frames.find((f) => streamIdOf(f) === mark)!.id;
 
     const [before] = await publish(settingsEvent(ws, null, alice, 'before'));
     await env.deps.db('chat_members').where({ user_id: alice.id, workspace_id: ws }).delete();
@@ -121,11 +124,11 @@ describe('user-scoped events', () => {
 
     await live.inbox.seen(last);
     expect(levels(live.inbox)).toEqual(['before']);
-    expect(live.inbox.events('notifications.updated')[0].id).toBe(before);
+    expect(streamIdOf(live.inbox.events('notifications.updated')[0])).toBe(before);
     await live.close();
 
     // Resumed from before she left: the same, as membership is taken at each event's time.
-    const resumed = await openWs(fanout.url, alice.token, { lastEventId: mark });
+    const resumed = await openWs(fanout.url, alice.token, { lastEventId: resumeFrom });
     await resumed.inbox.seen(last);
     expect(levels(resumed.inbox)).toEqual(['before']);
     await resumed.close();

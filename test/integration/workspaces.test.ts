@@ -19,7 +19,7 @@ afterAll(async () => {
 
 const user = (name: string) => fixtureUser(env.deps, name);
 const lastEventId = () => streamMark(env);
-const eventsAfter = (mark: string) => streamEventsAfter(env, mark);
+const eventsAfter = (mark: string[]) => streamEventsAfter(env, mark);
 
 describe('workspaces', () => {
   it('creates a workspace with the creator as owner and a slug from the name', async () => {

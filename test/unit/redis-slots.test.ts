@@ -3,10 +3,9 @@
 // uses, with cluster key names and realistic ids, and requires one slot. Where the code builds
 // its keys itself (publishing, presence), a recording client captures exactly what it sends.
 import { createRequire } from 'node:module';
-import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { announcedKey, membershipLogKey, publishedKey, publishEvents, type ChatEvent, type EventStream } from '../../src/infra/events.js';
+import { announcedKey, eventStreams, joinsLogKey, membershipLogKey, publishedKey, publishEvents, shardOf, type ChatEvent } from '../../src/infra/events.js';
 import { QUEUE_NAMES } from '../../src/infra/queues.js';
 import { redisKeys, redisTarget, type Redis } from '../../src/infra/redis.js';
 import { presenceOf, renewLeases, userConnected, userDisconnected } from '../../src/domain/presence.js';
@@ -17,7 +16,7 @@ const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key
 
 const prefix = 'fechatter';
 const keys = redisKeys(prefix, { cluster: true });
-const stream: EventStream = { key: keys.events, maxLen: 1000, maxAgeSeconds: 60 };
+const streams = eventStreams(keys, { shards: 4, maxLen: 1000, maxAgeSeconds: 60 });
 const users = Array.from({ length: 20 }, () => uuidv7());
 const chats = Array.from({ length: 5 }, () => uuidv7());
 
@@ -41,6 +40,9 @@ function recordingRedis(reply: (command: string) => unknown): { redis: Redis; ca
     async evalsha(_sha: string, numKeys: number, ...rest: unknown[]) {
       calls.push({ command: 'evalsha', keys: rest.slice(0, numKeys).map(String) });
       return reply('eval');
+    },
+    async xrevrange() {
+      return [];
     },
     async eval(_script: string, numKeys: number, ...rest: unknown[]) {
       calls.push({ command: 'eval', keys: rest.slice(0, numKeys).map(String) });
@@ -73,41 +75,53 @@ const event = (type: ChatEvent['type'], data: Record<string, unknown>, chat: str
 });
 
 describe('Redis Cluster: every multi-key call stays in one slot', () => {
-  it('publishing events: the stream, the published ids and every membership log it appends to', async () => {
+  it('publishing events: per shard, the stream, the published ids and every membership log it appends to; access changes with the joins logs', async () => {
     const { redis, calls } = recordingRedis(() => []);
-    await publishEvents(redis, stream, [
-      event('chat.created', { member_ids: users.slice(0, 10) }),
-      event('workspace.member_joined', { user_id: users[11] }, null),
-      event('chat.member_left', { user_id: users[12] }),
-      event('message.created', { seq: 1 }),
-    ]);
-    expect(calls).toHaveLength(1);
-    expect(calls[0].keys).toHaveLength(2 + 12);
-    expectOneSlot(calls[0].keys);
-    expect(calls[0].keys).toContain(membershipLogKey(stream, users[3]));
+    const workspace = uuidv7();
+    const shard = shardOf(streams, workspace);
+    await publishEvents(
+      redis,
+      streams,
+      [
+        event('chat.created', { member_ids: users.slice(0, 10) }),
+        event('workspace.member_joined', { user_id: users[11] }, null),
+        event('chat.member_left', { user_id: users[12] }),
+        event('message.created', { seq: 1 }),
+      ].map((e) => ({ ...e, workspace_id: workspace })),
+    );
+    // The access changes (to the changes stream), then the shard's events.
+    expect(calls).toHaveLength(2);
+    expect(calls[0].keys).toEqual([streams.changes.key, joinsLogKey(streams, users[11])]);
+    expect(calls[1].keys).toHaveLength(2 + 12);
+    for (const call of calls) expectOneSlot(call.keys);
+    expect(calls[1].keys).toContain(membershipLogKey(shard, users[3]));
+    expect(calls[1].keys[0]).toBe(shard.key);
   });
 
-  it('announcing messages (announceCreated-2.lua): the stream and its announced marks', () => {
-    expectOneSlot([stream.key, announcedKey(stream)]);
+  it('events of several workspaces: one call per shard, each in its own slot', async () => {
+    const { redis, calls } = recordingRedis(() => []);
+    const events = Array.from({ length: 40 }, () => ({ ...event('message.created', { seq: 1 }), workspace_id: uuidv7() }));
+    await publishEvents(redis, streams, events);
+    expect(new Set(calls.map((c) => c.keys[0]))).toEqual(new Set(events.map((e) => shardOf(streams, e.workspace_id).key)));
+    for (const call of calls) expectOneSlot(call.keys);
+    // Shards spread over the cluster: different tags, (here) different slots.
+    expect(new Set(streams.shards.map((s) => calculateSlot(s.key))).size).toBe(streams.shards.length);
   });
 
-  it("the published ids and every user's membership log live in the stream's slot (replay, forgetPublished)", () => {
+  it('announcing messages (announceCreated-2.lua): each shard and its announced marks', () => {
+    for (const shard of streams.shards) expectOneSlot([shard.key, announcedKey(shard)]);
+  });
+
+  it("the published ids and every user's membership log live in their shard's slot; joins logs in the changes stream's", () => {
     // The replay's MULTIs (XRANGE + XINFO) use one key each, so they are single-slot anyway; the
-    // publish script above is what needs every log in the stream's slot, for any user id.
-    expectOneSlot([stream.key, publishedKey(stream), ...users.map((u) => membershipLogKey(stream, u))]);
-  });
-
-  it('claiming a message id (claimMessage-2.lua), and the persist worker dropping a batch of pending marks', () => {
-    for (const chat of chats) {
-      // client_id is the client's string: even braces in it cannot move the key (the first tag wins).
-      for (const clientId of [randomUUID(), 'c-1', '{evil}', 'x}{y']) expectOneSlot([keys.idempotency(chat, clientId), keys.pendingMessage(uuidv7())]);
-    }
-    expectOneSlot(Array.from({ length: 50 }, () => keys.pendingMessage(uuidv7())));
+    // publish scripts above are what need every log in their stream's slot, for any user id.
+    for (const shard of streams.shards) expectOneSlot([shard.key, publishedKey(shard), ...users.map((u) => membershipLogKey(shard, u))]);
+    expectOneSlot([streams.changes.key, ...users.map((u) => joinsLogKey(streams, u))]);
   });
 
   it('presence: lease scripts and renewal/lookup pipelines use the user sets and the index together', async () => {
     const { redis, calls, pipelines } = recordingRedis(() => 0);
-    const deps = { redis, keys, stream, config: { PRESENCE_LEASE_SECONDS: 30 }, db: undefined } as unknown as Parameters<typeof userConnected>[0];
+    const deps = { redis, keys, stream: streams, config: { PRESENCE_LEASE_SECONDS: 30 }, db: undefined } as unknown as Parameters<typeof userConnected>[0];
     for (const user of users.slice(0, 5)) {
       await userConnected(deps, 'fanout-1', user);
       await userDisconnected(deps, 'fanout-1', user);
