@@ -80,6 +80,7 @@ const schema = z.object({
   REPLICA_MAX_LAG_MS: int(100, 3_600_000).default(5000),
   REDIS_URL: redisUrl.optional(),
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  REDIS_WAIT_REPLICAS: int(0, 16).default(0),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')

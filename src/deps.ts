@@ -58,7 +58,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
     redis,
     keys,
     stream: eventStreams(keys, { shards: config.EVENT_STREAM_SHARDS, maxLen: config.EVENT_STREAM_MAXLEN, maxAgeSeconds: config.EVENT_STREAM_MAX_AGE_SECONDS }),
-    queues: createQueues(redis, keys.bull),
+    queues: createQueues(redis, keys.bull, { waitReplicas: config.REDIS_WAIT_REPLICAS }),
     limits: createLimits(redis, keys.rateLimit, config),
     files: createBlobStore(config),
     readBreaker: createBreaker('postgres_reads', {

@@ -4,6 +4,7 @@ import { MaxRetriesPerRequestError } from 'ioredis/built/errors/index.js';
 import knex from 'knex';
 import pg from 'pg';
 import { isConnectionLost } from './db.js';
+import { ReplicaAckError } from './queues.js';
 
 export type Dependency = 'postgres' | 'redis';
 
@@ -24,7 +25,10 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  */
 export function isDependencyDown(err: unknown, redis?: RedisState): Dependency | undefined {
   if (!(err instanceof Error)) return undefined;
-  if (err instanceof MaxRetriesPerRequestError) return 'redis';
+  if (err instanceof MaxRetriesPerRequestError || err instanceof ReplicaAckError) return 'redis';
+  // A cluster stays `ready` while one of its masters fails over: ioredis retries that slot's
+  // commands (CLUSTERDOWN, connection closed), then gives up with a plain Error of no class or code.
+  if (Object.getPrototypeOf(err) === Error.prototype && err.message.startsWith('Too many Cluster redirections')) return 'redis';
   if (err instanceof knex.KnexTimeoutError || isConnectionLost(err)) return 'postgres';
   if (err instanceof pg.DatabaseError) return err.code?.startsWith('08') || PG_UNAVAILABLE.has(err.code ?? '') ? 'postgres' : undefined;
   const code = (err as NodeJS.ErrnoException).code;

@@ -1,5 +1,7 @@
 // BullMQ queue names and the JSON payload of each job. The API enqueues, workers/ process.
-import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
+import { Queue, type DefaultJobOptions } from 'bullmq';
+import { Cluster, type Redis as SingleRedis } from 'ioredis';
+import type { Redis } from './redis.js';
 
 export const QUEUE_NAMES = ['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -121,11 +123,23 @@ export const webhookJobOptions: DefaultJobOptions = {
 
 export type Queues = { [N in QueueName]: Queue<JobPayloads[N]> };
 
-export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
-  const make = <N extends QueueName>(name: N, options = defaultJobOptions) =>
-    new Queue<JobPayloads[N]>(name, { connection, prefix, defaultJobOptions: options }) as Queue<JobPayloads[N]>;
+/** Fewer replicas than REDIS_WAIT_REPLICAS confirmed a persist job in time: the send is refused (503), not acknowledged. */
+export class ReplicaAckError extends Error {}
+
+/** How long an add waits for its replicas before it is refused instead. */
+export const REPLICA_WAIT_MS = 1000;
+
+export interface QueueOptions {
+  /** REDIS_WAIT_REPLICAS: persist adds resolve once this many replicas hold them (0: once the master does). */
+  waitReplicas?: number;
+}
+
+export function createQueues(redis: Redis, prefix: string, options: QueueOptions = {}): Queues {
+  const make = <N extends QueueName>(name: N, jobOptions = defaultJobOptions) =>
+    new Queue<JobPayloads[N]>(name, { connection: redis, prefix, defaultJobOptions: jobOptions }) as Queue<JobPayloads[N]>;
+  const waitReplicas = options.waitReplicas ?? 0;
   return {
-    persist: make('persist'),
+    persist: waitReplicas > 0 ? new ReplicatedQueue('persist', ownConnection(redis), prefix, waitReplicas) : make('persist'),
     receipts: make('receipts'),
     search: make('search'),
     notifications: make('notifications'),
@@ -133,6 +147,71 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
     // A preview is a nicety: a few quick retries, then the message simply has none.
     unfurl: make('unfurl', { ...defaultJobOptions, attempts: 3, backoff: { type: 'exponential', delay: 2000 } }),
   };
+}
+
+function ownConnection(redis: Redis): Redis {
+  const own = redis.duplicate();
+  own.on('error', () => {}); // as createRedis: callers see the failures
+  return own;
+}
+
+/**
+ * The persist queue with its adds confirmed by `replicas` replicas (Redis WAIT) before they
+ * resolve: with asynchronous replication a master can acknowledge a job and die before its
+ * replica has it, and the promoted replica then never runs it (docs/deploy.md, "Redis"). WAIT
+ * counts the writes made on its own connection before it, and blocks that connection meanwhile,
+ * so the queue has a connection of its own; adds that finish together share one WAIT. A retried
+ * send is covered too: BullMQ's add of an existing job id writes a `duplicated` event.
+ */
+class ReplicatedQueue extends Queue<PersistJob> {
+  private slot?: number;
+  /** A WAIT not sent yet: every add that has finished by the time it goes out joins it. */
+  private next?: Promise<void>;
+
+  constructor(
+    name: 'persist',
+    private readonly own: Redis,
+    prefix: string,
+    private readonly replicas: number,
+  ) {
+    super(name, { connection: own, prefix, defaultJobOptions });
+  }
+
+  override async add(...args: Parameters<Queue<PersistJob>['add']>) {
+    const job = await super.add(...args);
+    await this.confirmed();
+    return job;
+  }
+
+  override async addBulk(...args: Parameters<Queue<PersistJob>['addBulk']>) {
+    const jobs = await super.addBulk(...args);
+    await this.confirmed();
+    return jobs;
+  }
+
+  override async close() {
+    await super.close();
+    this.own.disconnect(); // BullMQ leaves a connection it was given open
+  }
+
+  private confirmed(): Promise<void> {
+    this.next ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      this.next = undefined;
+      const acked = await (await this.master()).wait(this.replicas, REPLICA_WAIT_MS);
+      if (acked < this.replicas) throw new ReplicaAckError(`${acked} of ${this.replicas} Redis replicas confirmed the job within ${REPLICA_WAIT_MS} ms`);
+    });
+    return this.next;
+  }
+
+  /** The connection that ran the queue's commands: on a cluster, the master of its hash tag now. */
+  private async master(): Promise<SingleRedis> {
+    if (!(this.own instanceof Cluster)) return this.own;
+    this.slot ??= Number(await this.own.cluster('KEYSLOT', `${this.opts.prefix}:${this.name}`));
+    const address = this.own.slots[this.slot]?.[0];
+    const node = this.own.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === address);
+    if (!node) throw new ReplicaAckError(`no master known for slot ${this.slot}`);
+    return node;
+  }
 }
 
 export async function closeQueues(queues: Queues): Promise<void> {

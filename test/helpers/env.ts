@@ -73,7 +73,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     async close() {
       await closeDeps(deps);
       // SCAN sees one server: on a cluster, every master in turn, deleting key by key (slots differ).
-      const redis = createRedis(urls.redis, 'blocking', 'fechatter:test-cleanup');
+      // The Redis this environment used: the run's, or a test's own (REDIS_URL override).
+      const redis = createRedis(vars.REDIS_URL, 'blocking', 'fechatter:test-cleanup');
       await redisReady(redis);
       for (const node of redisMasters(redis)) {
         let cursor = '0';
