@@ -48,6 +48,8 @@ const READER_SWEEP_MS = 30_000;
 /** What a connection learns before it registers (several shards only): see `prepare` below. */
 export interface Prepared {
   changesFrom: string | null;
+  /** The shards of the user's workspaces, read from before the connection registers. */
+  shards: number[];
 }
 
 export async function createRealtime(deps: Deps): Promise<Realtime> {
@@ -108,11 +110,12 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
    * connection registers.
    */
   const prepare = async (userId: string): Promise<Prepared> => {
-    if (readers.shardCount === 1) return { changesFrom: null };
+    if (readers.shardCount === 1) return { changesFrom: null, shards: [] };
     const changesFrom = readers.changesPosition();
     const workspaces: Array<string | number> = await deps.db('workspace_members').where({ user_id: userId }).pluck('workspace_id');
-    await Promise.all(shardsOf(workspaces.map(String)).map((k) => readers.ensure(k)));
-    return { changesFrom };
+    const shards = shardsOf(workspaces.map(String));
+    await Promise.all(shards.map((k) => readers.ensure(k)));
+    return { changesFrom, shards };
   };
 
   /** Steps 2-4 of a connection's start-up (step 1, registration, is done by open()). */
@@ -146,6 +149,11 @@ export async function createRealtime(deps: Deps): Promise<Realtime> {
   const open = (user: AuthUser, transport: Transport, lastEventId: string | undefined, prepared: Prepared) => {
     const conn = new Connection(user.id, user.sessionId, transport, hub, config.SEND_BUFFER_BYTES, user.exp, readers.shardCount, onDelivered);
     conn.changesFrom = prepared.changesFrom;
+    // Where the connection starts in each shard: every later event reaches it (buffered from here on).
+    for (const k of prepared.shards) {
+      const position = readers.position(k);
+      if (position !== undefined) conn.cursors.set(k, position);
+    }
     hub.add(conn);
     void start(conn, lastEventId);
     return conn;

@@ -173,6 +173,8 @@ async function replayPlan(deps: ReplayDeps, conn: Connection, plan: Map<number, 
   await Promise.all([...plan.keys()].map((k) => (conn.needs.add(k), deps.readers.ensure(k))));
   if (conn.state === 'closed' || !(await allReplayable(deps, plan))) return false;
   for (const log of logs) conn.rewindMembership(log!);
+  // Every shard's position first: an event sent while one shard replays carries the others' too.
+  for (const [k, from] of plan) conn.cursors.set(k, from);
   for (const [k, from] of plan) if (!(await replayShard(deps, conn, k, from))) return false;
   return true;
 }

@@ -149,9 +149,9 @@ describe('delivery', () => {
     const [own] = await publish({ type: 'presence.updated', workspace_id: otherWs, chat_id: null, data: { user_id: outsider.id, status: 'online' } });
     await bobWs.inbox.seen(presence);
     await olga.inbox.seen(own);
-    const olgaPresence = olga.inbox.events('presence.updated').map(streamIdOf);
-    expect(olgaPresence).toContain(own);
-    expect(olgaPresence).not.toContain(presence);
+    expect(olga.inbox.events('presence.updated').map(streamIdOf)).toContain(own);
+    // (By workspace: with several shards, two streams can give two events the same id.)
+    expect(olga.inbox.events('presence.updated').filter((f) => f.workspace_id === String(wsId))).toEqual([]);
     await bobWs.close();
     await olga.close();
   });

@@ -3,7 +3,8 @@
 // reading another when a user joins a workspace there (live, or while away: on resume), and every
 // event reaches the client exactly once, in order per chat, across resumes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workspaceShard } from '../../src/infra/events.js';
+import { compareEventIds, workspaceShard } from '../../src/infra/events.js';
+import { decodeCursor } from '../../src/realtime/cursor.js';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, eventually, startInProcess, type TestEnv } from '../helpers/env.js';
 import { fixtureUser, type FixtureUser } from '../helpers/fixtures.js';
@@ -120,9 +121,13 @@ describe('sharded event streams', () => {
     expect(resumed.inbox.frames.filter((f) => f.type === 'workspace.member_joined' && f.workspace_id === w3.id)).toHaveLength(1);
     expect(resumed.inbox.frames.some((f) => f.type === 'resync_required')).toBe(false);
     expect(await shardsRead()).toEqual(expect.arrayContaining([w1.shard, w2.shard, w3.shard]));
-    // Ids: opaque, one per event, and a resume from any of them works (here: a garbage one resyncs).
-    const ids = resumed.inbox.frames.filter((f) => f.id).map((f) => f.id);
+    // Ids: opaque, and increasing for the connection: each shard's position only moves forward.
+    const ids = resumed.inbox.frames.filter((f) => f.id).map((f) => f.id!);
     expect(new Set(ids).size).toBe(ids.length);
+    const cursors = ids.map((id) => decodeCursor(SHARDS, id)!);
+    cursors.slice(1).forEach((cursor, i) => {
+      for (const [k, position] of cursors[i].shards) expect(compareEventIds(cursor.shards.get(k)!, position)).toBeGreaterThanOrEqual(0);
+    });
     await resumed.close();
 
     const garbage = await openWs(app.url, bob.token, { lastEventId: `${SHARDS}.0-0.99:1-0` });
