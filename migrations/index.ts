@@ -10,6 +10,8 @@ import * as searchLexemesPerWorkspace from './20261203000130_search_lexemes_per_
 import * as mentionsNotifications from './20261203000200_mentions_notifications.js';
 import * as richConversations from './20261204000100_rich_conversations.js';
 import * as renderMarkdown from './20261204000200_render_markdown.js';
+import * as clientIdPerSender from './20261205001000_client_id_per_sender.js';
+import * as mentionFeedTimeOrder from './20261205001100_mention_feed_time_order.js';
 
 export const migrations = {
   '20261129000001_init': init,
@@ -22,4 +24,6 @@ export const migrations = {
   '20261203000200_mentions_notifications': mentionsNotifications,
   '20261204000100_rich_conversations': richConversations,
   '20261204000200_render_markdown': renderMarkdown,
+  '20261205001000_client_id_per_sender': clientIdPerSender,
+  '20261205001100_mention_feed_time_order': mentionFeedTimeOrder,
 } as const;

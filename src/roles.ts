@@ -11,6 +11,7 @@ import { opsRoutes } from './api/routes/ops.js';
 import { koaApp } from './api/security.js';
 import type { Config } from './config.js';
 import { coreChecks, type Deps } from './deps.js';
+import { startAccessInvalidation } from './domain/access-cache.js';
 import { searchCheck } from './domain/search/index.js';
 import type { Check } from './observability/health.js';
 import { observe } from './observability/metrics.js';
@@ -128,6 +129,8 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
     redisReady: () => deps.redis.status === 'ready',
   });
   const realtime = withFanout ? await createRealtime(deps) : undefined;
+  // Before serving: the access cache (the API's, and typing over WebSocket) is exact only while this tail runs.
+  const access = withApi || withFanout ? await startAccessInvalidation(deps) : undefined;
   const checks = [...coreChecks(deps), searchCheck(deps)];
   const app = withApi ? createApiApp(deps, { checks, extra: realtime ? [realtime.router] : [] }) : realtime ? realtime.app(checks) : opsApp(deps, checks);
   // Stop what was started if the port cannot be had, so the caller can close deps and exit.
@@ -135,6 +138,7 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
   // rejects its pending commands, which would bury the real reason.
   const listening = await listen(app, config, log, realtime).catch(async (err: unknown) => {
     await realtime?.close();
+    await access?.stop();
     throw err;
   });
   const workers = withWorkers ? await startWorkers(deps) : undefined;
@@ -149,6 +153,7 @@ export async function startRole(role: Exclude<Role, 'migrate'>, deps: Deps): Pro
       await realtime?.close();
       await workers?.close();
       await closing;
+      await access?.stop();
     },
   };
 }

@@ -3470,6 +3470,7 @@ export interface operations {
                 "application/json": {
                     /** @description Stored and returned exactly as sent. At least one non-whitespace character and at most 4000 characters, counted as Unicode code points (an emoji is one) on the content as stored: surrounding whitespace is kept and counts. */
                     content: string;
+                    /** @description Chosen by the client, unique per sender and chat: a retry with the same client_id answers the same id and stores one message */
                     client_id: string;
                     /** @description A message of this chat this one quotes (stored or still pending) */
                     reply_to?: string | null;
@@ -3481,7 +3482,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Queued. A retry with the same client_id answers the same id. */
+            /** @description Queued. A retry of the sender's with the same client_id answers the same id. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3525,15 +3526,6 @@ export interface operations {
             };
             /** @description No such chat, or not a member */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description client_id already used in this chat by another member */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };

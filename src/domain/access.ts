@@ -1,10 +1,9 @@
 // Authorization in one place (Zulip's access_* helpers): load a workspace or chat *as seen by a
 // user*. Inaccessible and non-existent answer the same NotFoundError, so strangers learn nothing.
-// Look-ups are cached in Redis for CACHE_TTL_SECONDS; every change of membership, role or chat
-// calls the matching invalidate* function, so a removed member loses access at once.
+// Look-ups are cached in this process (access-cache.ts), kept exact by the invalidate* functions
+// below and by the changes stream, so a removed member loses access at once.
 import type { Db } from '../infra/db.js';
-import type { Redis, RedisKeys } from '../infra/redis.js';
-import { cached, dropCached, type Cached } from './cache.js';
+import { accessCache, chatKey, memberKey, roleKey } from './access-cache.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 
 export const ROLES = ['owner', 'admin', 'member', 'guest'] as const;
@@ -14,9 +13,6 @@ export type ChatType = (typeof CHAT_TYPES)[number];
 
 export interface AccessDeps {
   db: Db;
-  redis: Redis;
-  keys: RedisKeys;
-  config: { CACHE_TTL_SECONDS: number };
 }
 
 export interface ChatRecord {
@@ -47,50 +43,54 @@ export function roleAtLeast(role: Role, min: Role): boolean {
   return rank[role] >= rank[min];
 }
 
-const roleEntry = (deps: AccessDeps, userId: string, workspaceId: string): Cached<Role | null> => ({
-  key: deps.keys.cache(`wm:${workspaceId}:${userId}`),
-  load: async () => {
-    const row = await deps.db('workspace_members').where({ workspace_id: workspaceId, user_id: userId }).first('role');
-    return (row?.role as Role | undefined) ?? null;
-  },
-});
-
-const chatEntry = (deps: AccessDeps, chatId: string): Cached<ChatRecord | null> => ({
-  key: deps.keys.cache(`chat:${chatId}`),
-  load: async () => {
-    const row = await deps.db('chats').where({ id: chatId }).first('id', 'workspace_id', 'type', 'name', 'created_by', 'archived_at');
-    return row ? { ...row, archived_at: row.archived_at ? new Date(row.archived_at).toISOString() : null } : null;
-  },
-});
-
-const memberEntry = (deps: AccessDeps, userId: string, chatId: string): Cached<boolean> => ({
-  key: deps.keys.cache(`cm:${chatId}:${userId}`),
-  load: async () => Boolean(await deps.db('chat_members').where({ chat_id: chatId, user_id: userId }).first('user_id')),
-});
+async function loadRole(db: Db, userId: string, workspaceId: string): Promise<Role | null> {
+  const row = await db('workspace_members').where({ workspace_id: workspaceId, user_id: userId }).first('role');
+  return (row?.role as Role | undefined) ?? null;
+}
 
 async function workspaceRole(deps: AccessDeps, userId: string, workspaceId: string): Promise<Role | null> {
-  const [role] = await cached<[Role | null]>(deps, roleEntry(deps, userId, workspaceId));
+  const cache = accessCache(deps.db);
+  const hit = cache?.get<Role | null>(roleKey(workspaceId, userId));
+  if (hit) return hit.value;
+  const generation = cache?.generation ?? 0;
+  const role = await loadRole(deps.db, userId, workspaceId);
+  cache?.fill(generation, [[roleKey(workspaceId, userId), role]]);
   return role;
 }
 
-/**
- * chat id -> workspace id, remembered in process (per database): a chat never changes workspace,
- * and knowing it up front lets accessChat read the chat, the role and the membership in one
- * round trip.
- */
-const CHAT_WORKSPACE_MAX = 100_000;
-const chatWorkspaces = new WeakMap<Db, Map<string, string>>();
+/** The chat, the caller's role in its workspace and their membership of it, in one query. */
+const CHAT_ACCESS_SQL = `select c.id, c.workspace_id, c.type, c.name, c.created_by, c.archived_at,
+    (select wm.role from workspace_members wm where wm.workspace_id = c.workspace_id and wm.user_id = ?) as role,
+    exists (select 1 from chat_members cm where cm.chat_id = c.id and cm.user_id = ?) as is_member
+  from chats c where c.id = ?`;
 
 async function chatWithMembership(deps: AccessDeps, userId: string, chatId: string): Promise<[ChatRecord | null, Role | null, boolean]> {
-  let chatWorkspace = chatWorkspaces.get(deps.db);
-  if (!chatWorkspace) chatWorkspaces.set(deps.db, (chatWorkspace = new Map()));
-  const workspaceId = chatWorkspace.get(chatId);
-  if (workspaceId !== undefined) return cached(deps, chatEntry(deps, chatId), roleEntry(deps, userId, workspaceId), memberEntry(deps, userId, chatId));
-  const [chat, isMember] = await cached<[ChatRecord | null, boolean]>(deps, chatEntry(deps, chatId), memberEntry(deps, userId, chatId));
-  if (!chat) return [null, null, false];
-  if (chatWorkspace.size >= CHAT_WORKSPACE_MAX) chatWorkspace.clear();
-  chatWorkspace.set(chatId, chat.workspace_id);
-  return [chat, await workspaceRole(deps, userId, chat.workspace_id), isMember];
+  const cache = accessCache(deps.db);
+  const chatHit = cache?.get<ChatRecord | null>(chatKey(chatId));
+  if (chatHit?.value === null) return [null, null, false];
+  if (chatHit) {
+    const role = cache!.get<Role | null>(roleKey(chatHit.value.workspace_id, userId));
+    const member = cache!.get<boolean>(memberKey(chatId, userId));
+    if (role && member) return [chatHit.value, role.value, member.value];
+  }
+  const generation = cache?.generation ?? 0;
+  const { rows } = await deps.db.raw<{ rows: Array<Omit<ChatRecord, 'archived_at'> & { archived_at: Date | null; role: Role | null; is_member: boolean }> }>(
+    CHAT_ACCESS_SQL,
+    [userId, userId, chatId],
+  );
+  const row = rows[0];
+  if (!row) {
+    cache?.fill(generation, [[chatKey(chatId), null]]);
+    return [null, null, false];
+  }
+  const { role, is_member: isMember, ...rest } = row;
+  const chat: ChatRecord = { ...rest, archived_at: row.archived_at ? new Date(row.archived_at).toISOString() : null };
+  cache?.fill(generation, [
+    [chatKey(chatId), chat],
+    [roleKey(chat.workspace_id, userId), role],
+    [memberKey(chatId, userId), isMember],
+  ]);
+  return [chat, role, isMember];
 }
 
 /** The caller's membership of a workspace, with an optional minimum role (403 below it). */
@@ -115,22 +115,23 @@ export async function accessChat(deps: AccessDeps, userId: string, chatId: strin
   return { chat, role, is_member: isMember };
 }
 
+// The invalidate* functions: call right after the COMMIT of a change, before publishing its
+// events. They drop this process's entries at once; other processes drop theirs when the events
+// reach them (access-cache.ts).
+
 /** Call after any change to a user's workspace membership or role. */
-export async function invalidateWorkspaceMember(deps: AccessDeps, workspaceId: string, userId: string): Promise<void> {
-  await dropCached(deps, [deps.keys.cache(`wm:${workspaceId}:${userId}`)]);
+export function invalidateWorkspaceMember(deps: AccessDeps, workspaceId: string, userId: string): void {
+  accessCache(deps.db)?.drop([roleKey(workspaceId, userId)]);
 }
 
-/** Call after a chat is updated or archived. */
-export async function invalidateChat(deps: AccessDeps, chatId: string): Promise<void> {
-  await dropCached(deps, [deps.keys.cache(`chat:${chatId}`)]);
+/** Call after a chat is created, updated or archived. */
+export function invalidateChat(deps: AccessDeps, chatId: string): void {
+  accessCache(deps.db)?.drop([chatKey(chatId)]);
 }
 
 /** Call after users join or leave a chat. */
-export async function invalidateChatMembers(deps: AccessDeps, chatId: string, userIds: string[]): Promise<void> {
-  await dropCached(
-    deps,
-    userIds.map((u) => deps.keys.cache(`cm:${chatId}:${u}`)),
-  );
+export function invalidateChatMembers(deps: AccessDeps, chatId: string, userIds: string[]): void {
+  accessCache(deps.db)?.drop(userIds.map((u) => memberKey(chatId, u)));
 }
 
 /** Chat creator or workspace admin+ may rename and archive a chat and remove its members. */

@@ -1,17 +1,11 @@
-// Read-through cache in Redis for look-ups that every change invalidates explicitly (access.ts,
-// sessions.ts). Redis errors fall back to the loaders: the cache is an optimisation, so a Redis
-// outage costs queries, not answers.
+// Read-through cache in Redis for look-ups that every change invalidates explicitly (sessions.ts).
+// Redis errors fall back to the loaders: the cache is an optimisation, so a Redis outage costs
+// queries, not answers.
 import type { Redis } from '../infra/redis.js';
 
 export interface CacheDeps {
   redis: Redis;
   config: { CACHE_TTL_SECONDS: number };
-}
-
-/** One cached look-up: its Redis key and how to load it on a miss. */
-export interface Cached<T> {
-  key: string;
-  load: () => Promise<T>;
 }
 
 /**
@@ -51,16 +45,6 @@ export async function cachedBatch<T>(deps: CacheDeps, keys: string[], loadMisses
     }),
   );
   return values;
-}
-
-/** Several different look-ups in one round trip, each miss filled by its own loader. */
-export async function cached<T extends unknown[]>(deps: CacheDeps, ...entries: { [K in keyof T]: Cached<T[K]> }): Promise<T> {
-  const values = await cachedBatch<unknown>(
-    deps,
-    entries.map((e) => e.key),
-    (misses) => Promise.all(misses.map((i) => entries[i].load())),
-  );
-  return values as T;
 }
 
 /**

@@ -57,7 +57,7 @@ export async function addChatMembers(deps: ChatDeps, userId: string, chatId: str
     const added = rows.map((r: { user_id: string }) => String(r.user_id));
     return { added, recorded: await recordEvents(trx, await joinedEvents(trx, workspaceId, chatId, added)) };
   });
-  await invalidateChatMembers(deps, chatId, added);
+  invalidateChatMembers(deps, chatId, added);
   await publishOutbox(deps, recorded);
   return { chat: await loadChat(deps.db, chatId), added_user_ids: added };
 }
@@ -73,7 +73,7 @@ export async function removeChatMember(deps: ChatDeps, userId: string, chatId: s
     if (!removed) throw new NotFoundError('chat member');
     return recordEvents(trx, leftEvents(access.chat.workspace_id, chatId, [targetId]));
   });
-  await invalidateChatMembers(deps, chatId, [targetId]);
+  invalidateChatMembers(deps, chatId, [targetId]);
   await publishOutbox(deps, recorded);
 }
 
@@ -91,7 +91,7 @@ export async function joinChat(deps: ChatDeps, userId: string, chatId: string): 
       .returning('user_id');
     return recordEvents(trx, await joinedEvents(trx, access.chat.workspace_id, chatId, inserted.length ? [userId] : []));
   });
-  await invalidateChatMembers(deps, chatId, [userId]);
+  invalidateChatMembers(deps, chatId, [userId]);
   await publishOutbox(deps, recorded);
   return loadChat(deps.db, chatId);
 }

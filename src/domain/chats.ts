@@ -153,8 +153,8 @@ export async function createChat(deps: ChatDeps, userId: string, workspaceId: st
   });
 
   // The new id may have been probed (and cached as missing) before it existed.
-  await invalidateChat(deps, outcome.chat.id);
-  await invalidateChatMembers(deps, outcome.chat.id, memberIds);
+  invalidateChat(deps, outcome.chat.id);
+  invalidateChatMembers(deps, outcome.chat.id, memberIds);
   await publishOutbox(deps, outcome.recorded);
   return { chat: outcome.chat, created: outcome.created };
 }
@@ -253,7 +253,7 @@ async function changeChat(deps: ChatDeps, chatId: string, change: (q: Knex.Query
     return { chat, recorded };
   });
   if (outcome.recorded.length) {
-    await invalidateChat(deps, chatId);
+    invalidateChat(deps, chatId);
     await publishOutbox(deps, outcome.recorded);
   }
   return outcome.chat;

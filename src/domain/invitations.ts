@@ -149,7 +149,7 @@ export async function acceptInvitation(
     await trx('invitations').where({ id: invitation.id }).increment('uses', 1);
     return { workspace: shape, role: invitation.role as Role, recorded: await recordMemberEvent(trx, 'workspace.member_joined', workspaceId, userId) };
   });
-  await invalidateWorkspaceMember(deps, result.workspace.id, userId);
+  invalidateWorkspaceMember(deps, result.workspace.id, userId);
   await publishOutbox(deps, result.recorded);
   return { workspace: result.workspace, role: result.role };
 }

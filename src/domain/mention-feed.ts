@@ -1,6 +1,7 @@
 // GET /me/mentions: the messages that mentioned me, newest first, in chats I am still in.
-// Message ids are UUIDv7 (time-ordered at accept), so the primary key (user_id, message_id) is
-// both the order and the cursor: one index range scan per page.
+// Ordered by the message's creation time (mention_recipients.created_at), ties broken by message
+// id; the cursor is the last item's message id, looked up to its position. One index range scan
+// per page: (user_id, created_at, message_id), or with the workspace after user_id.
 import type { Deps } from '../deps.js';
 import { accessWorkspace } from './access.js';
 import type { MentionKind } from './mentions.js';
@@ -38,10 +39,18 @@ export async function listMyMentions(deps: FeedDeps, userId: string, query: Ment
     .where('r.user_id', userId)
     .whereNull('m.deleted_at')
     .select(...MESSAGE_COLUMNS.map((c) => `m.${c}`), 'r.kind', deps.db.raw('r.seq <= cm.last_read_seq as read'))
-    .orderBy('r.message_id', 'desc')
+    .orderBy([
+      { column: 'r.created_at', order: 'desc' },
+      { column: 'r.message_id', order: 'desc' },
+    ])
     .limit(limit + 1);
   if (query.workspace_id !== undefined) q.where('r.workspace_id', query.workspace_id);
-  if (query.cursor !== undefined) q.where('r.message_id', '<', query.cursor);
+  if (query.cursor !== undefined) {
+    q.whereRaw('(r.created_at, r.message_id) < (select created_at, message_id from mention_recipients where user_id = ? and message_id = ?)', [
+      userId,
+      query.cursor,
+    ]);
+  }
   const rows = await q;
   const page = rows.slice(0, limit);
   const messages = await withDetails(deps.db, page.map(toMessage));

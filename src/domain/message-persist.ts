@@ -36,7 +36,7 @@ export type PersistStatus =
   | 'stored'
   /** The id was stored by an earlier attempt (its event is re-published if it was lost). */
   | 'already_stored'
-  /** Another message of the chat already has this client_id (the idempotency key had expired). */
+  /** Another message of the chat by the same sender already has this client_id (one stored before ids were derived from it). */
   | 'duplicate_client_id'
   /** The chat no longer exists. */
   | 'chat_gone'
@@ -135,8 +135,10 @@ async function insertMentionRecipients(
   const rows = messages.flatMap((m) => mentions.get(m.id)!.recipients.map((r) => ({ ...r, m })));
   if (rows.length === 0) return;
   await conn.query(
-    `insert into mention_recipients (user_id, message_id, chat_id, workspace_id, seq, kind)
-     select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])`,
+    // created_at is the message's (the feed's order), also when an edit re-resolves its mentions.
+    `insert into mention_recipients (user_id, message_id, chat_id, workspace_id, seq, kind, created_at)
+     select t.*, m.created_at from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
+       as t(user_id, message_id, chat_id, workspace_id, seq, kind) join messages m on m.id = t.message_id`,
     [
       rows.map((r) => r.user_id),
       rows.map((r) => r.m.id),
@@ -231,11 +233,12 @@ async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: s
   });
 }
 
-/** The stored messages among a batch, by id or by (chat_id, client_id). Exported for a plan test. */
-export const EXISTING_SQL = `select id, chat_id, client_id, seq from messages where id = any($1::uuid[])
+/** The stored messages among a batch, by id or by (chat_id, sender_id, client_id). Exported for a plan test. */
+export const EXISTING_SQL = `select id, chat_id, sender_id, client_id, seq from messages where id = any($1::uuid[])
   union
-  select m.id, m.chat_id, m.client_id, m.seq from messages m
-    join unnest($2::bigint[], $3::text[]) as k(chat_id, client_id) on m.chat_id = k.chat_id and m.client_id = k.client_id`;
+  select m.id, m.chat_id, m.sender_id, m.client_id, m.seq from messages m
+    join unnest($2::bigint[], $3::bigint[], $4::text[]) as k(chat_id, sender_id, client_id)
+      on m.chat_id = k.chat_id and m.sender_id = k.sender_id and m.client_id = k.client_id`;
 
 /**
  * Per job (chat_id, workspace_id, sender_id arrays, in batch order): why it may not be stored
@@ -285,20 +288,22 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       // Under the locks nobody else writes these chats, so this check is authoritative; the
       // INSERT below has no ON CONFLICT on purpose: a surprise conflict must roll back the
       // seq bump rather than leave a gap. A union, not an OR: each half uses its index (primary
-      // key, unique (chat_id, client_id)), where an OR with a subquery scans the whole table.
-      const { rows: existing } = await conn.query<{ id: string; chat_id: string; client_id: string; seq: string }>(EXISTING_SQL, [
+      // key, unique (chat_id, sender_id, client_id)), where an OR with a subquery scans the whole table.
+      const { rows: existing } = await conn.query<{ id: string; chat_id: string; sender_id: string; client_id: string; seq: string }>(EXISTING_SQL, [
         unique.map((j) => j.id),
         unique.map((j) => j.chat_id),
+        unique.map((j) => j.sender_id),
         unique.map((j) => j.client_id),
       ]);
       const storedIds = new Map(existing.map((r) => [r.id, Number(r.seq)]));
-      const takenClientIds = new Set(existing.map((r) => `${r.chat_id}:${r.client_id}`));
+      const clientKey = (m: { chat_id: string; sender_id: string; client_id: string }) => `${m.chat_id}:${m.sender_id}:${m.client_id}`;
+      const takenClientIds = new Set(existing.map(clientKey));
       const fresh: CreateMessageJob[] = [];
       for (const job of unique) {
         if (storedIds.has(job.id)) outcomes.set(job.id, { id: job.id, status: 'already_stored', seq: storedIds.get(job.id)! });
-        else if (takenClientIds.has(`${job.chat_id}:${job.client_id}`)) outcomes.set(job.id, { id: job.id, status: 'duplicate_client_id', seq: null });
+        else if (takenClientIds.has(clientKey(job))) outcomes.set(job.id, { id: job.id, status: 'duplicate_client_id', seq: null });
         else {
-          takenClientIds.add(`${job.chat_id}:${job.client_id}`);
+          takenClientIds.add(clientKey(job));
           fresh.push(job);
         }
       }
@@ -375,8 +380,6 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
     await publishPending(deps, conn, chatIds, acceptedAt);
   });
 
-  // The rows are committed and announced: edits/deletes now find them in Postgres.
-  if (unique.length) await deps.redis.del(...unique.map((j) => deps.keys.pendingMessage(j.id))).catch(() => {});
   // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
   // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
   const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');

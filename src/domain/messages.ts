@@ -2,26 +2,22 @@
 // history. Writes are asynchronous: the API answers 202 once the job is in Redis, and
 // workers/persist.ts assigns `seq`, stores the row and publishes the event
 // (src/domain/message-persist.ts). See ARCHITECTURE.md, "The write path".
-import { v7 as uuidv7 } from 'uuid';
+import { createHash } from 'node:crypto';
+import type { Job } from 'bullmq';
 import type { Deps } from '../deps.js';
-import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
+import type { CreateMessageJob, DeleteMessageJob, EditMessageJob, PersistJob } from '../infra/queues.js';
 import { accessChat, roleAtLeast, type ChatAccess } from './access.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { Knex } from 'knex';
 import { ATTACHMENT_COLUMNS, toAttachment, type Attachment } from './attachments/index.js';
 import { renderMarkdown } from './markdown.js';
 import type { Mention } from './mentions.js';
 import type { LinkPreview } from './unfurl/parse.js';
-import { runScript } from '../infra/scripts.js';
 
 export const CONTENT_MAX_CHARS = 4000;
 export const CLIENT_ID_MAX_CHARS = 64;
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 200;
-/** A retry with the same client_id within this window gets the same message id. */
-export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
-/** How long an accepted-but-maybe-unpersisted message can be edited or deleted by its id. */
-export const PENDING_TTL_SECONDS = 24 * 3600;
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The lists keyed by a message or file id (mentions, saved, threads, files) take such a cursor; anything else is a 400. */
@@ -182,14 +178,6 @@ export function contentProblem(content: string): string | undefined {
   return undefined;
 }
 
-/** What Redis remembers of an accepted message until the worker has stored it. */
-interface PendingMessage {
-  chat_id: string;
-  workspace_id: string;
-  sender_id: string;
-  deleted?: boolean;
-}
-
 export interface SendInput {
   content: string;
   client_id: string;
@@ -208,10 +196,43 @@ export interface Accepted {
   status: 'accepted';
 }
 
+/**
+ * A message's id: a UUID (version 8) from a SHA-256 of (chat, sender, client_id), so a retry of
+ * a send gets the same id without asking Redis. The persist job's id is the message id, so BullMQ
+ * ignores a repeat while the job exists, and the primary key stores it once for ever.
+ */
+const MESSAGE_ID_NAMESPACE = '6f1c0b52-3f0e-4a57-9a55-7c1d6b1e2f40';
+export function messageIdFor(chatId: string, senderId: string, clientId: string): string {
+  // Chat and sender ids are digits, so the separator cannot be forged; client_id comes last.
+  const hash = createHash('sha256').update(`${MESSAGE_ID_NAMESPACE}\n${chatId}\n${senderId}\n${clientId}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x80; // version 8
+  hash[8] = (hash[8] & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = hash.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The delete job of a message has a fixed id, so a later edit finds it while it waits. */
+const deleteJobId = (messageId: string) => `delete-${messageId}`;
+
+/** A persist job, unless it is gone or finished (a finished create either stored its row or never will). */
+async function unfinishedJob(deps: MessageDeps, jobId: string): Promise<Job<PersistJob> | undefined> {
+  const job = await deps.queues.persist.getJob(jobId);
+  return job && !job.finishedOn ? job : undefined;
+}
+
+/**
+ * An accepted message not stored yet: its create job, read from Redis. Read it before the row:
+ * the worker stores the row before the job finishes, so one of the two reads always finds an
+ * accepted message.
+ */
+async function pendingCreate(deps: MessageDeps, messageId: string): Promise<CreateMessageJob | undefined> {
+  const data = (await unfinishedJob(deps, messageId))?.data;
+  return data?.kind === 'create' ? data : undefined;
+}
+
 /** reply_to must name a message of the same chat, stored or still pending. */
 async function checkReplyTo(deps: MessageDeps, chatId: string, replyTo: string): Promise<void> {
-  const pending = await deps.redis.get(deps.keys.pendingMessage(replyTo));
-  if (pending && (JSON.parse(pending) as PendingMessage).chat_id === chatId) return;
+  if ((await pendingCreate(deps, replyTo))?.chat_id === chatId) return;
   const row = await deps.db('messages').where({ id: replyTo, chat_id: chatId }).first('id');
   if (!row) throw new ValidationError('Invalid request body.', [{ field: 'reply_to', code: 'not_found', message: 'must be a message of this chat' }]);
 }
@@ -238,32 +259,9 @@ async function checkAttachments(deps: MessageDeps, userId: string, chatId: strin
 }
 
 /**
- * The message id for `(chat, client_id)`: a new UUIDv7, or the id a retry of the same send got.
- * The claim's value carries the sender, so another member reusing the client_id cannot adopt
- * someone else's message.
- */
-async function claimMessageId(deps: MessageDeps, chatId: string, clientId: string, userId: string, pending: PendingMessage): Promise<string> {
-  const id = uuidv7();
-  const pendingJson = JSON.stringify(pending);
-  // One atomic round trip: the claim and the pending record, or the earlier claim (src/infra/lua/claimMessage-2.lua).
-  const prior = (await runScript(
-    deps.redis,
-    'claimMessage',
-    [deps.keys.idempotency(chatId, clientId), deps.keys.pendingMessage(id)],
-    [JSON.stringify({ id, sender_id: userId }), pendingJson, IDEMPOTENCY_TTL_SECONDS, PENDING_TTL_SECONDS],
-  )) as string | null;
-  if (prior === null) return id;
-  const claim = JSON.parse(prior) as { id: string; sender_id: string };
-  if (claim.sender_id !== userId) throw new ConflictError('This client_id is already used in this chat.');
-  // NX: keep a `deleted` mark set since the first send.
-  await deps.redis.set(deps.keys.pendingMessage(claim.id), pendingJson, 'EX', PENDING_TTL_SECONDS, 'NX');
-  return claim.id;
-}
-
-/**
- * Sends a message: authorizes, resolves the message id for `(chat, client_id)` and queues the
- * persist job. Resolves only once Redis holds the job, so a 202 is never false; any Redis
- * error propagates (the API maps it to 503).
+ * Sends a message: authorizes (from the access cache, usually without I/O), derives the message
+ * id and queues the persist job: one Redis round trip. Resolves only once Redis holds the job,
+ * so a 202 is never false; any Redis error propagates (the API maps it to 503).
  */
 export async function acceptMessage(deps: MessageDeps, userId: string, chatId: string, input: SendInput): Promise<Accepted> {
   const { chat } = await accessChat(deps, userId, chatId, 'member');
@@ -275,8 +273,7 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
   const attachmentIds = [...new Set(input.attachment_ids ?? [])];
   if (attachmentIds.length) await checkAttachments(deps, userId, chatId, attachmentIds);
 
-  const pending: PendingMessage = { chat_id: chatId, workspace_id: chat.workspace_id, sender_id: userId };
-  const id = await claimMessageId(deps, chatId, input.client_id, userId, pending);
+  const id = messageIdFor(chatId, userId, input.client_id);
   const job: CreateMessageJob = {
     kind: 'create',
     id,
@@ -293,6 +290,7 @@ export async function acceptMessage(deps: MessageDeps, userId: string, chatId: s
   // jobId = message id: BullMQ ignores a second add while the first job exists, and a later
   // duplicate finds the row already stored (the worker then only re-publishes if needed). If the
   // add fails the client gets a 503 and its retry lands on the same id, re-doing it idempotently.
+  // A retry with other content keeps the first content, as any duplicate does.
   await deps.queues.persist.add('create', job, { jobId: id });
   return { id, client_id: input.client_id, chat_id: chatId, status: 'accepted' };
 }
@@ -301,24 +299,24 @@ interface MessageState {
   chat_id: string;
   sender_id: string;
   deleted: boolean;
+  /** Its delete job, finished (refused, or failed): a new delete must replace it. */
+  finishedDelete?: Job<PersistJob>;
 }
 
 /**
- * The message as the caller may see it, stored or still pending. Pending is read first: the
- * worker drops the pending record only after the row is committed, so one of the two reads
- * always finds an accepted message.
+ * The message as the caller may see it, stored or still pending (pendingCreate). Deleted once
+ * its row says so, or while its delete job waits.
  */
 async function accessMessageState(deps: MessageDeps, userId: string, messageId: string): Promise<{ state: MessageState; access: ChatAccess }> {
   if (!UUID_RE.test(messageId)) throw new NotFoundError('message');
-  const pendingRaw = await deps.redis.get(deps.keys.pendingMessage(messageId));
+  const [pending, deleteJob] = await Promise.all([pendingCreate(deps, messageId), deps.queues.persist.getJob(deleteJobId(messageId))]);
   const row = await deps.db('messages').where({ id: messageId }).first('chat_id', 'sender_id', 'deleted_at');
+  const deleting = deleteJob !== undefined && !deleteJob.finishedOn;
   let state: MessageState | undefined;
-  if (row) state = { chat_id: String(row.chat_id), sender_id: String(row.sender_id), deleted: row.deleted_at !== null };
-  else if (pendingRaw) {
-    const pending = JSON.parse(pendingRaw) as PendingMessage;
-    state = { chat_id: pending.chat_id, sender_id: pending.sender_id, deleted: pending.deleted === true };
-  }
+  if (row) state = { chat_id: String(row.chat_id), sender_id: String(row.sender_id), deleted: row.deleted_at !== null || deleting };
+  else if (pending) state = { chat_id: pending.chat_id, sender_id: pending.sender_id, deleted: deleting };
   if (!state) throw new NotFoundError('message');
+  if (deleteJob?.finishedOn) state.finishedDelete = deleteJob;
   const access = await accessChat(deps, userId, state.chat_id, 'read').catch((err) => {
     throw err instanceof NotFoundError ? new NotFoundError('message') : err;
   });
@@ -341,12 +339,10 @@ export async function deleteMessage(deps: MessageDeps, userId: string, messageId
   const { state, access } = await accessMessageState(deps, userId, messageId);
   if (state.deleted) throw new NotFoundError('message');
   if (state.sender_id !== userId && !roleAtLeast(access.role, 'admin')) throw new ForbiddenError('Only the sender or a workspace admin can delete a message.');
+  // A finished delete job that left the message (refused, or failed) would swallow this one's add.
+  await state.finishedDelete?.remove();
   const job: DeleteMessageJob = { kind: 'delete', id: messageId, chat_id: state.chat_id, deleted_at: new Date().toISOString(), actor_id: userId };
-  await deps.queues.persist.add('delete', job);
-  // Mark a still-pending message deleted so a racing edit is refused (XX: only if still pending).
-  const pendingKey = deps.keys.pendingMessage(messageId);
-  const pending = await deps.redis.get(pendingKey);
-  if (pending) await deps.redis.set(pendingKey, JSON.stringify({ ...JSON.parse(pending), deleted: true }), 'KEEPTTL', 'XX');
+  await deps.queues.persist.add('delete', job, { jobId: deleteJobId(messageId) });
   return { id: messageId, status: 'accepted' };
 }
 

@@ -85,7 +85,7 @@ export async function createWorkspace(deps: WorkspaceDeps, userId: string, name:
     throw new ConflictError('Could not find a free slug for this name; try another name.');
   });
   // A probe of this id before it existed may have cached "not a member".
-  await invalidateWorkspaceMember(deps, workspace.id, userId);
+  invalidateWorkspaceMember(deps, workspace.id, userId);
   await publishOutbox(deps, recorded);
   return workspace;
 }
@@ -217,7 +217,7 @@ export async function changeRole(deps: WorkspaceDeps, actorId: string, workspace
     await trx('workspace_members').where({ workspace_id: workspaceId, user_id: targetId }).update({ role });
     return recordMemberEvent(trx, 'workspace.member_updated', workspaceId, targetId);
   });
-  await invalidateWorkspaceMember(deps, workspaceId, targetId);
+  invalidateWorkspaceMember(deps, workspaceId, targetId);
   await publishOutbox(deps, recorded);
   const row = await memberQuery(deps.db, workspaceId).where('wm.user_id', targetId).first();
   if (!row) throw new NotFoundError('member');
@@ -251,7 +251,7 @@ export async function removeMember(deps: WorkspaceDeps, actorId: string, workspa
     ]);
     return { chatIds, recorded };
   });
-  await invalidateWorkspaceMember(deps, workspaceId, targetId);
-  await Promise.all(chatIds.map((chatId) => invalidateChatMembers(deps, chatId, [targetId])));
+  invalidateWorkspaceMember(deps, workspaceId, targetId);
+  for (const chatId of chatIds) invalidateChatMembers(deps, chatId, [targetId]);
   await publishOutbox(deps, recorded);
 }

@@ -120,7 +120,6 @@ export function redisKeys(prefix: string, options: RedisKeyOptions = {}) {
   // key does not count), so e.g. the stream and every membership log share a slot.
   const tag = (group: string) => (options.cluster ? `{${group}}` : group);
   const presence = options.cluster ? `${prefix}:{presence}` : `${prefix}:presence`;
-  const messages = options.cluster ? `${prefix}:{messages}:` : `${prefix}:`;
   return {
     /**
      * BullMQ's own prefix: queues live under `<prefix>:bull:<queue>:*` (`<prefix>:{bull}:…` on a
@@ -137,10 +136,6 @@ export function redisKeys(prefix: string, options: RedisKeyOptions = {}) {
      * own tag so shards spread over a cluster's nodes. One shard is `events` itself.
      */
     eventShard: (k: number) => `${prefix}:${tag(`events.${k}`)}`,
-    /** client_id -> message id, so a retried send gets the same id (one slot with pendingMessage: claimMessage-2.lua). */
-    idempotency: (chatId: string, clientId: string) => `${messages}idem:${chatId}:${clientId}`,
-    /** A message accepted but maybe not yet persisted: lets edits/deletes be queued behind it. */
-    pendingMessage: (messageId: string) => `${messages}pending:${messageId}`,
     /** Single-key entries: spread over the cluster, read with per-key GETs there (cache.ts). */
     cache: (name: string) => `${prefix}:cache:${name}`,
     typing: (chatId: string, userId: string) => `${prefix}:typing:${chatId}:${userId}`,

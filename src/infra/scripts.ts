@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from './redis.js';
 
-export const SCRIPT_NAMES = ['announceCreated', 'claimMessage', 'markWrite', 'presenceAcquire', 'presenceRelease', 'publishChanges', 'publishEvents'] as const;
+export const SCRIPT_NAMES = ['announceCreated', 'markWrite', 'presenceAcquire', 'presenceRelease', 'publishChanges', 'publishEvents'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 export interface Script {

@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type pg from 'pg';
 import { createDeps } from '../../src/deps.js';
 import { EXISTING_SQL } from '../../src/domain/message-persist.js';
+import { messageIdFor } from '../../src/domain/messages.js';
 import { compareEventIds, type EventEnvelope } from '../../src/infra/events.js';
 import { QUEUE_NAMES } from '../../src/infra/queues.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -93,7 +94,6 @@ describe('POST /chats/:cid/messages validation', () => {
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: { code: 'validation_failed', message: expect.any(String), details: expect.any(Array) } });
     expect(await jobTotal()).toBe(before);
-    expect(await env.deps.redis.exists(env.deps.keys.idempotency(general, 'c1'))).toBe(0);
   });
 
   it('bad JSON → 400; a non-JSON body → 415', async () => {
@@ -176,8 +176,32 @@ describe('sending', () => {
     const rows = await env.deps.db('messages').where({ chat_id: general, client_id: 'retry-me' });
     expect(rows.map((r) => r.id)).toEqual([id]);
     expect((await events('message.created', general)).filter((e) => e.data.id === id)).toHaveLength(1);
-    // Another member cannot reuse (and adopt) that client_id.
-    expect((await send(bob, general, { content: 'mine', client_id: 'retry-me' })).status).toBe(409);
+    // client_id is per sender: another member reusing it gets a message of their own.
+    const bobs = await send(bob, general, { content: 'mine', client_id: 'retry-me' });
+    expect(bobs.status).toBe(202);
+    expect(bobs.body.id).not.toBe(id);
+    await eventually(async () => (await request('GET', `/api/v1/messages/${bobs.body.id}`, { token: bob.token })).status === 200);
+    const stored = await env.deps.db('messages').where({ chat_id: general, client_id: 'retry-me' }).orderBy('seq').select('id', 'sender_id', 'content');
+    expect(stored).toEqual([
+      { id, sender_id: ann.id, content: 'once' },
+      { id: bobs.body.id, sender_id: bob.id, content: 'mine' },
+    ]);
+  });
+
+  it('derives the id from chat, sender and client_id alone: a retry after the job is gone still lands on the stored row', async () => {
+    const first = await sendStored(ann, general, 'only once');
+    expect(first.id).toBe(messageIdFor(general, ann.id, first.client_id));
+    // Completed jobs are trimmed (removeOnComplete): the primary key is then the only guard.
+    const done = await eventually(async () => {
+      const job = await env.deps.queues.persist.getJob(first.id);
+      return (await job?.isCompleted()) ? job : undefined;
+    });
+    await done.remove();
+    const again = await send(ann, general, { content: 'only once', client_id: first.client_id });
+    expect(again.body.id).toBe(first.id);
+    await eventually(async () => (await (await env.deps.queues.persist.getJob(first.id))?.isCompleted()) ?? false);
+    expect((await env.deps.queues.persist.getJob(first.id))!.returnvalue).toMatchObject({ id: first.id, status: 'already_stored', seq: first.seq });
+    expect(await env.deps.db('messages').where({ chat_id: general, client_id: first.client_id })).toHaveLength(1);
   });
 
   it('accepts a reply to a message of the chat, even one not persisted yet', async () => {
@@ -203,7 +227,7 @@ describe('sending', () => {
       });
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe('unavailable');
-      expect(await env.deps.redis.exists(env.deps.keys.idempotency(general, 'redis-down'))).toBe(0);
+      expect(await env.deps.queues.persist.getJob(messageIdFor(general, ann.id, 'redis-down'))).toBeUndefined();
     } finally {
       await down.stop();
       await deps.db.destroy();
@@ -421,7 +445,6 @@ describe('the worker re-checks who may write', () => {
     for (const [name, reason] of Object.entries(rejected)) {
       const job = await finished((d) => d.kind === 'create' && d.id === ids[name]);
       expect(job.returnvalue, name).toEqual({ id: ids[name], status: 'rejected', seq: null, reason });
-      expect(await env.deps.redis.exists(env.deps.keys.pendingMessage(ids[name])), name).toBe(0);
     }
     expect(await env.deps.db('messages').whereIn('id', Object.values(ids))).toEqual([]);
     const announced = (await events('message.created')).map((e) => e.data.id);
@@ -456,6 +479,36 @@ describe('the worker re-checks who may write', () => {
     ]);
     expect(await events('message.updated', chat)).toEqual([]);
     expect((await events('message.deleted', chat)).map((e) => e.data.id)).toEqual([moderated.id]);
+    // The refused delete's job (its id is fixed) does not swallow a later one.
+    expect((await request('DELETE', `/api/v1/messages/${deleted.id}`, { token: admin.token })).status).toBe(202);
+    await eventually(async () => (await events('message.deleted', chat)).some((e) => e.data.id === deleted.id));
+  });
+
+  it('a message not stored yet is found through its job: replies, edits and deletes; once deleted, no edit or second delete', async () => {
+    const chat = await fixtureChat(env.deps, wid, ann, [bob], 'private', 'pending-changes');
+    let id = '';
+    let reply = '';
+    await withWorkerStopped(async () => {
+      id = (await send(bob, chat, { content: 'regret', client_id: uuidv7() })).body.id;
+      expect(await env.deps.db('messages').where({ id }).first()).toBeUndefined();
+      const replied = await send(ann, chat, { content: 'quoting', client_id: uuidv7(), reply_to: id });
+      expect(replied.status).toBe(202);
+      reply = replied.body.id;
+      expect((await send(ann, history, { content: 'elsewhere', client_id: uuidv7(), reply_to: id })).status).toBe(400);
+      const patch = (user: FixtureUser, content: string) => request('PATCH', `/api/v1/messages/${id}`, { token: user.token, body: { content } });
+      const del = (user: FixtureUser) => request('DELETE', `/api/v1/messages/${id}`, { token: user.token });
+      expect((await patch(stranger, 'x')).status).toBe(404);
+      expect((await patch(ann, 'x')).status).toBe(403);
+      expect((await patch(bob, 'edited while pending')).status).toBe(202);
+      expect((await del(stranger)).status).toBe(404);
+      expect((await del(bob)).status).toBe(202);
+      expect((await patch(bob, 'too late')).status).toBe(404);
+      expect((await del(bob)).status).toBe(404);
+    });
+    await eventually(async () => (await events('message.deleted', chat)).some((e) => e.data.id === id), 15_000);
+    expect(await env.deps.db('messages').where({ id }).first('content', 'deleted_at')).toEqual({ content: '', deleted_at: expect.any(Date) });
+    expect((await env.deps.db('messages').where({ id: reply }).first('reply_to')).reply_to).toBe(id);
+    expect((await request('PATCH', `/api/v1/messages/${id}`, { token: bob.token, body: { content: 'later' } })).status).toBe(404);
   });
 });
 
@@ -506,7 +559,7 @@ describe('at scale', () => {
     try {
       await conn.query('begin');
       await conn.query('set local enable_seqscan = off');
-      const { rows } = await conn.query(`explain (format json) ${EXISTING_SQL}`, [[uuidv7()], [general], ['some-client-id']]);
+      const { rows } = await conn.query(`explain (format json) ${EXISTING_SQL}`, [[uuidv7()], [general], [ann.id], ['some-client-id']]);
       await conn.query('rollback');
       const scans: string[] = [];
       const walk = (node: { 'Node Type': string; 'Relation Name'?: string; Plans?: unknown[] }) => {

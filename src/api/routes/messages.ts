@@ -38,7 +38,11 @@ const seqParam = z
 
 const sendBody = z.strictObject({
   content,
-  client_id: z.string().min(1).max(CLIENT_ID_MAX_CHARS),
+  client_id: z
+    .string()
+    .min(1)
+    .max(CLIENT_ID_MAX_CHARS)
+    .describe('Chosen by the client, unique per sender and chat: a retry with the same client_id answers the same id and stores one message'),
   reply_to: messageId.nullable().optional().describe('A message of this chat this one quotes (stored or still pending)'),
   thread_root_id: messageId
     .nullable()
@@ -133,11 +137,10 @@ export function messageRoutes(deps: Deps): RouteSpec[] {
       params: idParams('cid'),
       body: sendBody,
       responses: {
-        202: { description: 'Queued. A retry with the same client_id answers the same id.', schema: accepted },
+        202: { description: "Queued. A retry of the sender's with the same client_id answers the same id.", schema: accepted },
         400: { description: 'Invalid body, or reply_to / thread_root_id / attachment_ids not usable here' },
         403: { description: 'The chat is archived' },
         404: { description: 'No such chat, or not a member' },
-        409: { description: 'client_id already used in this chat by another member' },
       },
       handler: async ({ user, params, body }) => ({ status: 202, body: await acceptMessage(deps, user.id, params.cid, body) }),
     }),

@@ -1,7 +1,7 @@
 // `fechatter reindex [--workspace ID]`: rebuilds the Meilisearch index from Postgres. Messages
-// are walked in id order (UUIDv7, so oldest first) in batches; after each batch the last id is
-// stored in Redis, so an interrupted run resumes where it stopped. Deleted messages in the range
-// are removed from the index, which also cleans up deletes the queue may have missed.
+// are walked in id order (not time order, which does not matter here) in batches; after each batch
+// the last id is stored in Redis, so an interrupted run resumes where it stopped. Deleted messages
+// in the range are removed from the index, which also cleans up deletes the queue may have missed.
 import type { Deps } from '../../deps.js';
 import { loadConfig } from '../../config.js';
 import { closeDeps, createDeps } from '../../deps.js';
