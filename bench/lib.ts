@@ -287,9 +287,28 @@ export async function bareKoa(handler: Koa.Middleware): Promise<{ url: string; c
 }
 
 const children = new Set<ChildProcess>();
+const trackedPids = new Set<number>();
 /** Kills every child a benchmark spawned and did not stop (the driver calls it on exit). */
 export function killChildren(): void {
   for (const child of children) child.kill('SIGKILL');
+  for (const pid of trackedPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Detached processes a benchmark started some other way (a Redis Cluster's nodes), for
+ * killChildren() to kill if the benchmark times out before stopping them. Returns the untrack.
+ */
+export function trackPid(...pids: number[]): () => void {
+  for (const pid of pids) trackedPids.add(pid);
+  return () => {
+    for (const pid of pids) trackedPids.delete(pid);
+  };
 }
 
 export interface Spawned {

@@ -1,5 +1,6 @@
 // The benchmark driver (not a test): `npm run bench [-- --quick] [--only send,auth,...]
-// [--topology=2web,2worker,2fanout] [--search-messages 1000000] [--profile]`.
+// [--topology=2web,2worker,2fanout [--shards=1,4] [--redis=single,cluster]]
+// [--search-messages 1000000] [--profile]`.
 // Starts one private PostgreSQL and redis-server, runs the chosen benchmarks one after the other
 // (each bounded in time), and writes bench/results/<date>.json and .md: every figure next to its
 // baseline from the same run. See bench/README.md.
@@ -94,7 +95,15 @@ async function main(): Promise<void> {
   for (const name of only ?? []) if (!Object.values(BENCHES).some((b) => b.covers.includes(name))) throw new Error(`--only: unknown benchmark "${name}"`);
   // --topology alone runs the multi-process comparison only.
   const chosen = Object.entries(BENCHES).filter(([name, b]) => (only ? b.covers.some((c) => only.includes(c)) : args.topology ? name === 'e2e' : true));
+  // --topology and the lists of --shards and --redis are checked before services start; each
+  // combination is one more multi-process run, so the topology module's time bound grows with them.
+  const topology = args.topology !== undefined || args.shards !== undefined || args.redis !== undefined ? await import('./topology.js') : undefined;
+  if (typeof args.topology === 'string') topology!.parseTopology(args.topology);
+  const variants = topology?.parseVariants(args);
+  const topologyRuns = 1 + (variants?.length ?? 1);
   const perBenchSeconds = quick ? 100 : 900;
+  const boundOf = (name: string) => (name === 'e2e' ? perBenchSeconds * Math.max(1, Math.ceil(topologyRuns / 2)) : perBenchSeconds);
+  if (variants) armHardLimit(Math.max(quick ? 170 : 3600, boundOf('e2e') + 120));
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
@@ -120,7 +129,7 @@ async function main(): Promise<void> {
         const result = await Promise.race([
           mod.run(options),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`timed out after ${perBenchSeconds} s`)), perBenchSeconds * 1000);
+            timer = setTimeout(() => reject(new Error(`timed out after ${boundOf(name)} s`)), boundOf(name) * 1000);
           }),
         ]);
         rows.push(...result);
@@ -155,15 +164,17 @@ async function main(): Promise<void> {
   process.exitCode = failures.length ? 1 : 0;
 }
 
-const hardLimit = setTimeout(
-  () => {
+let hardLimit: NodeJS.Timeout | undefined;
+function armHardLimit(seconds: number): void {
+  clearTimeout(hardLimit);
+  hardLimit = setTimeout(() => {
     process.stderr.write('bench: hard time limit reached\n');
     killChildren();
     process.exit(2);
-  },
-  (process.argv.includes('--quick') ? 170 : 3600) * 1000,
-);
-hardLimit.unref();
+  }, seconds * 1000);
+  hardLimit.unref();
+}
+armHardLimit(process.argv.includes('--quick') ? 170 : 3600);
 
 main()
   .catch((err) => {
