@@ -15,6 +15,7 @@ import { defaultJobOptions } from '../src/infra/queues.js';
 import { metrics } from '../src/observability/metrics.js';
 import { startRole } from '../src/roles.js';
 import { startWorkers } from '../workers/index.js';
+import { persistConcurrency } from '../workers/persist.js';
 import {
   bareKoa,
   redisCommands,
@@ -185,7 +186,7 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
         errors: queued - persisted,
         seconds: round(drainSeconds),
         mean_batch: round(meanBatch, 1),
-        worker_concurrency: config.WORKER_CONCURRENCY,
+        worker_concurrency: persistConcurrency(config),
       },
       baseline: { case: 'single-row INSERT loop', result: { rps: Math.round(insertRows / loopSeconds), requests: insertRows, seconds: round(loopSeconds) } },
       note: 'rps = messages stored per second',

@@ -45,9 +45,16 @@ export function persistProcessor(
   return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await change(data) });
 }
 
+/**
+ * Jobs in flight: the batcher can only group jobs BullMQ has handed over, so while one batch is
+ * being written the next fills up only if twice a batch can be in flight.
+ */
+export const persistConcurrency = (config: Pick<Deps['config'], 'WORKER_CONCURRENCY' | 'PERSIST_BATCH_SIZE'>) =>
+  Math.max(config.WORKER_CONCURRENCY, 2 * config.PERSIST_BATCH_SIZE);
+
 export async function start(deps: Deps): Promise<RunningWorker> {
   const stopping = new AbortController();
-  const worker = runQueueWorker(deps, QUEUE, persistProcessor(deps, deps.config.PERSIST_BATCH_SIZE, stopping.signal), deps.config.WORKER_CONCURRENCY, {
+  const worker = runQueueWorker(deps, QUEUE, persistProcessor(deps, deps.config.PERSIST_BATCH_SIZE, stopping.signal), persistConcurrency(deps.config), {
     lockDuration: LOCK_DURATION_MS,
     stalledInterval: STALLED_INTERVAL_MS,
   });

@@ -3,15 +3,17 @@
 //
 // Ordering across any number of worker processes: every writer of a chat holds a Postgres
 // session advisory lock on the chat id (keyspace: chat ids, taken in ascending order so two
-// batches never deadlock) from before its transaction until after its XADD. Inside the lock,
+// batches never deadlock) from before it writes until after its XADD. Inside the lock,
 // `chats.last_seq` gives the next seqs and nobody else can publish for the chat, so the
 // stream carries each chat's events in seq order.
 //
-// Outbox: `messages.published_at` is set after the XADD, still under the lock. Every batch first
+// Outbox: `messages.published_at` is set after the XADD, still under the lock. Every batch also
 // re-publishes rows of its chats left unpublished by a worker that died between COMMIT and
-// XADD, so those events still come out in seq order and exactly once.
+// XADD, before its own, so those events still come out in seq order and exactly once.
 //
-// Authorization is re-checked here, in the persisting transaction: the API checked it at the 202,
+// A batch of creates is stored by one statement (PERSIST_SQL): few round trips, one commit.
+//
+// Authorization is re-checked here, in the persisting statement: the API checked it at the 202,
 // but the sender may have left the chat (or the chat been archived) since, and a job can reach
 // the queue without the API (a forged one). Jobs that fail are rejected: not stored, not announced.
 import type pg from 'pg';
@@ -19,7 +21,7 @@ import type { Deps } from '../deps.js';
 import { announceCreated, publishEvents, type ChatEvent } from '../infra/events.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob } from '../infra/queues.js';
 import { roleAtLeast, type ChatType, type Role } from './access.js';
-import { removeBlobs } from './attachments/index.js';
+import { removeBlobs, toAttachment, ATTACHMENT_COLUMNS } from './attachments/index.js';
 import { resolveMentions, type OnlineCheck, type ResolvedMentions } from './mentions.js';
 import { renderMarkdown } from './markdown.js';
 import { MESSAGE_COLUMNS, toMessage, withDetails, type Message, type MessageRow } from './messages.js';
@@ -72,16 +74,23 @@ const COLUMNS = MESSAGE_COLUMNS.join(', ');
 const compareIds = (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
 
 /**
- * Runs `fn` on one dedicated connection while holding the advisory locks of `chatIds`.
+ * Runs `fn` on one dedicated connection while holding the advisory locks of `chatIds`, after
+ * `prepare` (work on the same connection that needs no lock, so the locks are held for less time).
  * The locks are session locks (they must outlive the transaction until the XADD), so they are
  * released explicitly; a connection whose unlock fails is discarded rather than pooled.
  */
-async function withChatLocks<T>(deps: PersistDeps, chatIds: string[], fn: (conn: pg.ClientBase) => Promise<T>): Promise<T> {
+async function withChatLocks<T, P = void>(
+  deps: PersistDeps,
+  chatIds: string[],
+  fn: (conn: pg.ClientBase, prepared: P) => Promise<T>,
+  prepare: (conn: pg.ClientBase) => Promise<P> = async () => undefined as P,
+): Promise<T> {
   const conn = (await deps.db.client.acquireConnection()) as pg.ClientBase & { __knex__disposed?: unknown };
   try {
+    const prepared = await prepare(conn);
     // unnest yields the array in order, so the locks are taken in ascending chat id order.
     await conn.query('select pg_advisory_lock(id) from unnest($1::bigint[]) as t(id)', [[...new Set(chatIds)].sort(compareIds)]);
-    return await fn(conn);
+    return await fn(conn, prepared);
   } finally {
     try {
       await conn.query('select pg_advisory_unlock_all()');
@@ -150,49 +159,15 @@ async function insertMentionRecipients(
   );
 }
 
-/**
- * Replies bump their root's reply_count and last_reply_at, and follow the thread for whoever
- * takes part: the root's author and the people a reply mentions start following (unless they
- * unfollowed), the replier too, having read it up to their reply.
- */
-async function recordReplies(conn: pg.ClientBase, replies: Array<CreateMessageJob & { seq: number }>, mentions: Map<string, ResolvedMentions>): Promise<void> {
-  if (replies.length === 0) return;
-  await conn.query(
-    `update messages r set reply_count = r.reply_count + v.n, last_reply_at = now()
-       from (select root_id, count(*)::int as n from unnest($1::uuid[]) as t(root_id) group by root_id) v
-      where r.id = v.root_id`,
-    [replies.map((r) => r.thread_root_id)],
-  );
-  const follows = replies.flatMap((r) => [
-    ...(mentions.get(r.id)?.recipients ?? []).filter((m) => m.kind === 'user').map((m) => [m.user_id, r.thread_root_id!, r.chat_id, 0] as const),
-    [r.sender_id, r.thread_root_id!, r.chat_id, r.seq] as const,
-  ]);
-  await conn.query(
-    `insert into thread_follows (user_id, root_id, chat_id, last_read_seq)
-     select user_id, root_id, chat_id, max(seq) from (
-       select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[]) as t(user_id, root_id, chat_id, seq)
-       union all
-       select r.sender_id, r.id, r.chat_id, 0 from messages r where r.id = any($2::uuid[])
-     ) f group by user_id, root_id, chat_id
-     on conflict (user_id, root_id) do update set last_read_seq = greatest(thread_follows.last_read_seq, excluded.last_read_seq)`,
-    [follows.map((f) => f[0]), follows.map((f) => f[1]), follows.map((f) => f[2]), follows.map((f) => f[3])],
-  );
-}
-
-/** Attaches uploaded files to their message; the API checked them, this re-checks owner, chat and "not taken". */
-async function takeAttachments(conn: pg.ClientBase, messages: CreateMessageJob[]): Promise<void> {
-  const pairs = messages.flatMap((m) => m.attachment_ids!.map((a) => [a, m.id, m.chat_id, m.sender_id] as const));
-  if (pairs.length === 0) return;
-  await conn.query(
-    `update attachments a set message_id = v.message_id
-       from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) as v(id, message_id, chat_id, uploader_id)
-      where a.id = v.id and a.chat_id = v.chat_id and a.uploader_id = v.uploader_id and a.message_id is null`,
-    [pairs.map((p) => p[0]), pairs.map((p) => p[1]), pairs.map((p) => p[2]), pairs.map((p) => p[3])],
-  );
-}
-
-/** A reply's event also carries its root's thread counts as they are now, so clients update the root without a refetch. */
-type PendingRow = MessageRow & { root_reply_count: number | null; root_last_reply_at: Date | null };
+/** A row to announce: stored now, or left unpublished by a worker that died between COMMIT and XADD. */
+type PendingRow = MessageRow & {
+  /** A reply's event also carries its root's thread counts as they are now, so clients update the root without a refetch. */
+  root_reply_count: number | null;
+  root_last_reply_at: Date | null;
+  /** Stored now: its attachments, as the statement attached them (null for none). */
+  files: Array<Record<string, unknown>> | null;
+  recovered: boolean;
+};
 
 function createdEvent(message: Message, row: PendingRow, acceptedAt: number | undefined): ChatEvent {
   const thread = message.thread_root_id
@@ -207,56 +182,66 @@ function createdEvent(message: Message, row: PendingRow, acceptedAt: number | un
 }
 
 /**
- * Publishes message.created for every unpublished row of `chatIds`, in (chat, seq) order, then
- * marks them published. Precondition: the caller holds the chats' advisory locks.
+ * Publishes message.created for `rows` (in (chat, seq) order), then marks them published.
+ * Precondition: the caller holds the chats' advisory locks.
  */
-async function publishPending(deps: PersistDeps, conn: pg.ClientBase, chatIds: string[], acceptedAt: Map<string, number>): Promise<void> {
-  const { rows } = await conn.query<PendingRow>(
-    `select ${MESSAGE_COLUMNS.map((c) => `m.${c}`).join(', ')}, r.reply_count as root_reply_count, r.last_reply_at as root_last_reply_at
-       from messages m left join messages r on r.id = m.thread_root_id
-      where m.chat_id = any($1::bigint[]) and m.published_at is null order by m.chat_id, m.seq`,
-    [chatIds],
-  );
+async function publishPending(deps: PersistDeps, conn: pg.ClientBase, rows: PendingRow[], acceptedAt: Map<string, number>): Promise<void> {
   if (rows.length === 0) return;
-  // Attachments are committed with their message; reactions cannot exist yet.
-  const messages = await withDetails(deps.db, rows.map(toMessage));
+  // Stored now: attachments came back from the statement, and no reaction can exist yet. Left
+  // over by a dead worker (rare): read like any other message.
+  const recovered = rows.filter((r) => r.recovered);
+  const read = new Map((recovered.length ? await withDetails(deps.db, recovered.map(toMessage)) : []).map((m) => [m.id, m]));
   await announceCreated(
     deps.redis,
     deps.stream,
-    rows.map((row, i) => createdEvent(messages[i], row, acceptedAt.get(row.id))),
+    rows.map((row) => createdEvent(read.get(row.id) ?? { ...toMessage(row), attachments: (row.files ?? []).map(toAttachment) }, row, acceptedAt.get(row.id))),
   );
   // The mark need not be durable (if lost, the Redis high-water mark stops a second announcement),
-  // so it skips the commit's WAL flush: one fsync per batch instead of two.
-  await inTransaction(conn, async () => {
-    await conn.query('set local synchronous_commit = off');
-    await conn.query('update messages set published_at = now() where id = any($1::uuid[])', [rows.map((r) => r.id)]);
-  });
+  // so its commit skips the WAL flush: one fsync per batch instead of two. set_config(..., true)
+  // lasts for the statement's own (implicit) transaction, so it is in force at that commit.
+  await conn.query(`update messages set published_at = now() from (select set_config('synchronous_commit', 'off', true)) as s where id = any($1::uuid[])`, [
+    rows.map((r) => r.id),
+  ]);
 }
 
-/** The stored messages among a batch, by id or by (chat_id, sender_id, client_id). Exported for a plan test. */
-export const EXISTING_SQL = `select id, chat_id, sender_id, client_id, seq from messages where id = any($1::uuid[])
-  union
-  select m.id, m.chat_id, m.sender_id, m.client_id, m.seq from messages m
-    join unnest($2::bigint[], $3::bigint[], $4::text[]) as k(chat_id, sender_id, client_id)
-      on m.chat_id = k.chat_id and m.sender_id = k.sender_id and m.client_id = k.client_id`;
+const PENDING_COLUMNS = MESSAGE_COLUMNS.map((c) => `m.${c}`).join(', ');
+// A leftover row may be a root the batch replies to: its counts as the statement leaves them.
+const THREAD_COUNTS = new Set(['reply_count', 'last_reply_at']);
+const RECOVERED_COLUMNS = MESSAGE_COLUMNS.map((c) => (THREAD_COUNTS.has(c) ? `coalesce(own.${c}, m.${c}) as ${c}` : `m.${c}`)).join(', ');
 
 /**
- * Per job (chat_id, workspace_id, sender_id arrays, in batch order): why it may not be stored
- * (null if it may) and, if it may, its seq: one row-locked UPDATE per chat reserves a contiguous
- * range for the chat's jobs that pass, handed out in batch order. The sender must still be a
- * member of the chat (leaving a workspace leaves its chats), the chat in the job's workspace and
- * not archived.
+ * Stores a batch in one statement: one implicit transaction and one round trip, run under the
+ * chats' locks. Per job ($1..$10, in batch order) its problem: its id is stored already (an
+ * earlier attempt), its (chat_id, sender_id, client_id) is taken by another row or an earlier
+ * job of the batch, or the sender may not post there now (still a member of the chat, which is in the
+ * job's workspace and not archived; a thread root that is a top-level message of the chat).
+ * The jobs that pass get their chat's next seqs (one row-locked UPDATE per chat reserves a
+ * contiguous range, handed out in batch order) and are inserted with what comes with them: the
+ * mention_recipients rows of whom their mentions reached ($11..$13, resolved beforehand), their
+ * root's reply_count, last_reply_at and follows, their attachments ($14, $15; owner, chat and
+ * "not taken" re-checked) and the sender's read watermark. No ON CONFLICT on purpose: a
+ * surprise conflict fails the statement, seq bump included, rather than leaving a gap.
+ *
+ * Rows: one per job (i, problem, outcome_seq), joined with its row to announce if it has one;
+ * and the rows of the batch's chats ($16) left unpublished by a worker that died between COMMIT
+ * and XADD. The rows to announce come first, in (chat, seq) order. Exported for a plan test.
  */
-const CHECK_AND_RESERVE_SQL = `with job as (
-    select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::uuid[]) with ordinality as t(chat_id, workspace_id, sender_id, thread_root_id, i)
+export const PERSIST_SQL = `with job as (
+    select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::uuid[], $8::jsonb[], $9::uuid[], $10::text[])
+      with ordinality as t(id, chat_id, workspace_id, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered, i)
   ), checked as (
-    select job.i, job.chat_id,
-      case when c.id is null then 'chat_gone'
+    select job.*, stored.seq as stored_seq,
+      case when stored.id is not null then 'already_stored'
+           when row_number() over (partition by job.chat_id, job.sender_id, job.client_id order by job.i) > 1
+             or exists (select 1 from messages taken
+                         where taken.chat_id = job.chat_id and taken.sender_id = job.sender_id and taken.client_id = job.client_id) then 'duplicate_client_id'
+           when c.id is null then 'chat_gone'
            when c.workspace_id <> job.workspace_id then 'wrong_workspace'
            when c.archived_at is not null then 'chat_archived'
            when cm.user_id is null then 'not_member'
            when job.thread_root_id is not null and (root.id is null or root.chat_id <> job.chat_id or root.thread_root_id is not null) then 'bad_thread_root' end as problem
     from job
+    left join messages stored on stored.id = job.id
     left join chats c on c.id = job.chat_id
     left join chat_members cm on cm.chat_id = job.chat_id and cm.user_id = job.sender_id
     left join messages root on root.id = job.thread_root_id
@@ -265,142 +250,165 @@ const CHECK_AND_RESERVE_SQL = `with job as (
       from (select chat_id, count(*)::int as n from checked where problem is null group by chat_id) v
      where c.id = v.chat_id
     returning c.id, c.last_seq, v.n
+  ), numbered as (
+    select checked.*, reserved.last_seq - reserved.n + row_number() over (partition by checked.chat_id order by checked.i) as seq
+      from checked join reserved on reserved.id = checked.chat_id
+     where checked.problem is null
+  ), inserted as (
+    insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered)
+    select id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered from numbered
+    returning ${COLUMNS}
+  ), reached as (
+    select * from unnest($11::uuid[], $12::bigint[], $13::text[]) as t(message_id, user_id, kind)
+  ), recipients as (
+    -- created_at is the message's (the mentions feed's order).
+    insert into mention_recipients (user_id, message_id, chat_id, workspace_id, seq, kind, created_at)
+    select r.user_id, m.id, m.chat_id, m.workspace_id, m.seq, r.kind, m.created_at from reached r join inserted m on m.id = r.message_id
+  ), roots as (
+    update messages root set reply_count = root.reply_count + v.n, last_reply_at = now()
+      from (select thread_root_id, count(*)::int as n from numbered where thread_root_id is not null group by thread_root_id) v
+     where root.id = v.thread_root_id
+    returning root.id, root.reply_count, root.last_reply_at
+  ), follows as (
+    -- The root's author and whom a reply names start following (unless they unfollowed), the
+    -- replier too, having read it up to their reply.
+    insert into thread_follows (user_id, root_id, chat_id, last_read_seq)
+    select user_id, root_id, chat_id, max(seq) from (
+      select n.sender_id, n.thread_root_id, n.chat_id, n.seq from numbered n where n.thread_root_id is not null
+      union all
+      select r.user_id, n.thread_root_id, n.chat_id, 0 from reached r join numbered n on n.id = r.message_id where r.kind = 'user' and n.thread_root_id is not null
+      union all
+      select root.sender_id, root.id, root.chat_id, 0 from messages root where root.id in (select thread_root_id from numbered)
+    ) f (user_id, root_id, chat_id, seq) group by user_id, root_id, chat_id
+    on conflict (user_id, root_id) do update set last_read_seq = greatest(thread_follows.last_read_seq, excluded.last_read_seq)
+  ), files as (
+    update attachments a set message_id = n.id
+      from unnest($14::uuid[], $15::uuid[]) as v(id, message_id) join numbered n on n.id = v.message_id
+     where a.id = v.id and a.chat_id = n.chat_id and a.uploader_id = n.sender_id and a.message_id is null
+    returning ${ATTACHMENT_COLUMNS.map((c) => `a.${c}`).join(', ')}
+  ), watermark as (
+    -- Your own message counts as read: the sender's watermark moves to it (never back).
+    update chat_members cm set last_read_seq = v.seq, read_at = now()
+      from (select chat_id, sender_id, max(seq) as seq from numbered group by chat_id, sender_id) v
+     where cm.chat_id = v.chat_id and cm.user_id = v.sender_id and cm.last_read_seq < v.seq
+  ), pending as (
+    select ${PENDING_COLUMNS}, root.reply_count as root_reply_count, root.last_reply_at as root_last_reply_at,
+        (select jsonb_agg(to_jsonb(f) order by f.created_at, f.id) from files f where f.message_id = m.id) as files, false as recovered
+      from inserted m left join roots root on root.id = m.thread_root_id
+    union all
+    select ${RECOVERED_COLUMNS}, coalesce(root.reply_count, stale.reply_count), coalesce(root.last_reply_at, stale.last_reply_at), null, true
+      from messages m
+      left join roots own on own.id = m.id
+      left join roots root on root.id = m.thread_root_id
+      left join messages stale on stale.id = m.thread_root_id
+     where m.chat_id = any($16::bigint[]) and m.published_at is null
   )
-  select checked.problem,
-    reserved.last_seq - reserved.n + row_number() over (partition by checked.chat_id, checked.problem is null order by checked.i) as seq
-  from checked left join reserved on reserved.id = checked.chat_id and checked.problem is null
-  order by checked.i`;
+  select checked.i, checked.problem, coalesce(checked.stored_seq, pending.seq) as outcome_seq, pending.*
+    from checked full join pending on pending.id = checked.id
+   order by pending.chat_id, pending.seq`;
+
+type PersistRow = Omit<PendingRow, 'id'> & {
+  id: string | null;
+  i: string | null;
+  problem: RejectReason | 'chat_gone' | 'already_stored' | 'duplicate_client_id' | null;
+  outcome_seq: string | null;
+};
 
 /**
- * Stores a batch of accepted messages (any mix of chats) in one transaction and announces them.
- * Idempotent: ids already stored are skipped (and re-announced if their event was lost).
- * Throws if anything fails; nothing is half-stored (the caller retries jobs one by one).
+ * Stores a batch of accepted messages (any mix of chats) and announces them. Round trips to
+ * Postgres for a batch: the locks, the statement above, the published mark and the unlock
+ * (plus up to three for mentions, and one for leftover rows). Idempotent: ids already stored
+ * are skipped (and re-announced if their event was lost). Throws if anything fails; nothing is
+ * half-stored (the caller retries jobs one by one).
  */
 export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[]): Promise<Map<string, PersistOutcome>> {
   const unique = [...new Map(jobs.map((j) => [j.id, j])).values()].sort((a, b) => a.accepted_at - b.accepted_at || (a.id < b.id ? -1 : 1));
-  const chatIds = [...new Set(unique.map((j) => j.chat_id))];
   const outcomes = new Map<string, PersistOutcome>();
+  if (unique.length === 0) return outcomes;
+  const chatIds = [...new Set(unique.map((j) => j.chat_id))];
   const acceptedAt = new Map(unique.map((j) => [j.id, j.accepted_at]));
-  const senders: string[] = [];
 
-  await withChatLocks(deps, chatIds, async (conn) => {
-    await inTransaction(conn, async () => {
-      // Under the locks nobody else writes these chats, so this check is authoritative; the
-      // INSERT below has no ON CONFLICT on purpose: a surprise conflict must roll back the
-      // seq bump rather than leave a gap. A union, not an OR: each half uses its index (primary
-      // key, unique (chat_id, sender_id, client_id)), where an OR with a subquery scans the whole table.
-      const { rows: existing } = await conn.query<{ id: string; chat_id: string; sender_id: string; client_id: string; seq: string }>(EXISTING_SQL, [
+  await withChatLocks(
+    deps,
+    chatIds,
+    async (conn, mentions: Map<string, ResolvedMentions>) => {
+      const reached = unique.flatMap((j) => (mentions.get(j.id)?.recipients ?? []).map((r) => ({ ...r, message_id: j.id })));
+      const files = unique.flatMap((j) => (j.attachment_ids ?? []).map((a) => ({ id: a, message_id: j.id })));
+      // Named: parsed and planned once per connection, not sent again with every batch.
+      const { rows } = await conn.query<PersistRow>({ name: 'persist-messages', text: PERSIST_SQL }, [
         unique.map((j) => j.id),
         unique.map((j) => j.chat_id),
+        unique.map((j) => j.workspace_id),
         unique.map((j) => j.sender_id),
         unique.map((j) => j.client_id),
+        unique.map((j) => j.content),
+        unique.map((j) => j.reply_to),
+        unique.map((j) => JSON.stringify(mentions.get(j.id)?.mentions ?? [])),
+        unique.map((j) => j.thread_root_id ?? null),
+        unique.map((j) => renderMarkdown(j.content)),
+        reached.map((r) => r.message_id),
+        reached.map((r) => r.user_id),
+        reached.map((r) => r.kind),
+        files.map((f) => f.id),
+        files.map((f) => f.message_id),
+        chatIds,
       ]);
-      const storedIds = new Map(existing.map((r) => [r.id, Number(r.seq)]));
-      const clientKey = (m: { chat_id: string; sender_id: string; client_id: string }) => `${m.chat_id}:${m.sender_id}:${m.client_id}`;
-      const takenClientIds = new Set(existing.map(clientKey));
-      const fresh: CreateMessageJob[] = [];
-      for (const job of unique) {
-        if (storedIds.has(job.id)) outcomes.set(job.id, { id: job.id, status: 'already_stored', seq: storedIds.get(job.id)! });
-        else if (takenClientIds.has(clientKey(job))) outcomes.set(job.id, { id: job.id, status: 'duplicate_client_id', seq: null });
+      const senders: string[] = [];
+      for (const row of rows) {
+        if (row.i === null) continue;
+        const job = unique[Number(row.i) - 1];
+        const { problem } = row;
+        const seq = row.outcome_seq === null ? null : Number(row.outcome_seq);
+        if (problem === 'already_stored') outcomes.set(job.id, { id: job.id, status: 'already_stored', seq });
+        else if (problem === 'duplicate_client_id') outcomes.set(job.id, { id: job.id, status: 'duplicate_client_id', seq: null });
+        else if (problem === null && seq !== null) {
+          outcomes.set(job.id, { id: job.id, status: 'stored', seq });
+          senders.push(job.sender_id);
+        } else if (problem === null || problem === 'chat_gone') outcomes.set(job.id, { id: job.id, status: 'chat_gone', seq: null });
         else {
-          takenClientIds.add(clientKey(job));
-          fresh.push(job);
-        }
-      }
-      if (fresh.length === 0) return;
-
-      // One statement re-checks every job against its chat and reserves the seqs of those that pass.
-      const { rows: checked } = await conn.query<{ problem: RejectReason | 'chat_gone' | null; seq: string | null }>(CHECK_AND_RESERVE_SQL, [
-        fresh.map((j) => j.chat_id),
-        fresh.map((j) => j.workspace_id),
-        fresh.map((j) => j.sender_id),
-        fresh.map((j) => j.thread_root_id ?? null),
-      ]);
-      const rows: Array<CreateMessageJob & { seq: number }> = [];
-      fresh.forEach((job, i) => {
-        const { problem, seq } = checked[i];
-        if (problem === null && seq !== null) {
-          rows.push({ ...job, seq: Number(seq) });
-          outcomes.set(job.id, { id: job.id, status: 'stored', seq: Number(seq) });
-        } else if (problem === null || problem === 'chat_gone') {
-          outcomes.set(job.id, { id: job.id, status: 'chat_gone', seq: null });
-        } else {
           outcomes.set(job.id, { id: job.id, status: 'rejected', seq: null, reason: problem });
           deps.log[problem === 'wrong_workspace' ? 'warn' : 'info'](
             { message_id: job.id, chat_id: job.chat_id, sender_id: job.sender_id, reason: problem },
             'persist: message rejected',
           );
         }
-      });
-      if (rows.length === 0) return;
-      senders.push(...rows.map((r) => r.sender_id));
-      const mentions = await resolveMentions(conn, rows, onlineCheck(deps));
-      await conn.query(
-        `insert into messages (id, chat_id, workspace_id, seq, sender_id, client_id, content, reply_to, mentions, thread_root_id, rendered)
-         select * from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::uuid[], $9::jsonb[], $10::uuid[], $11::text[])`,
-        [
-          rows.map((r) => r.id),
-          rows.map((r) => r.chat_id),
-          rows.map((r) => r.workspace_id),
-          rows.map((r) => r.seq),
-          rows.map((r) => r.sender_id),
-          rows.map((r) => r.client_id),
-          rows.map((r) => r.content),
-          rows.map((r) => r.reply_to),
-          rows.map((r) => JSON.stringify(mentions.get(r.id)?.mentions ?? [])),
-          rows.map((r) => r.thread_root_id ?? null),
-          rows.map((r) => renderMarkdown(r.content)),
-        ],
-      );
-      await insertMentionRecipients(
+      }
+      await noteWriters(deps, conn, senders);
+      await publishPending(
+        deps,
         conn,
-        rows.filter((r) => mentions.has(r.id)),
-        mentions,
+        rows.filter((r): r is PersistRow & { id: string } => r.id !== null),
+        acceptedAt,
       );
-      await recordReplies(
-        conn,
-        rows.filter((r) => r.thread_root_id),
-        mentions,
-      );
-      await takeAttachments(
-        conn,
-        rows.filter((r) => r.attachment_ids?.length),
-      );
-      // Your own message counts as read: move the sender's watermark to it (never back).
-      await conn.query(
-        `update chat_members cm set last_read_seq = v.seq, read_at = now()
-           from (select chat_id, user_id, max(seq) as seq
-                   from unnest($1::bigint[], $2::bigint[], $3::bigint[]) as t(chat_id, user_id, seq)
-                  group by chat_id, user_id) v
-          where cm.chat_id = v.chat_id and cm.user_id = v.user_id and cm.last_read_seq < v.seq`,
-        [rows.map((r) => r.chat_id), rows.map((r) => r.sender_id), rows.map((r) => r.seq)],
-      );
-    });
-    await noteWriters(deps, conn, senders);
-    await publishPending(deps, conn, chatIds, acceptedAt);
-  });
+    },
+    // Before the locks (they are held for less time): mentions, which need no lock.
+    (conn) => resolveMentions(conn, unique, onlineCheck(deps)),
+  );
 
-  // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
-  // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
-  const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
-  await enqueueSearchIndex(
-    deps,
-    indexed.map((o) => ({ op: 'upsert', message_id: o.id })),
-  );
-  // Link previews follow; like notifications, queuing them never throws.
-  await enqueueUnfurl(
-    deps,
-    unique.filter((j) => ['stored', 'already_stored'].includes(outcomes.get(j.id)?.status ?? '')).map((j) => ({ id: j.id, content: j.content, version: '0' })),
-  );
-  // Who should hear of it (the notifications queue); never throws, and its jobIds make repeats harmless.
+  // Committed and announced. What follows never throws and is independent, so it goes out together.
   const byId = new Map(unique.map((j) => [j.id, j]));
-  await enqueueNotifications(
-    deps,
-    indexed.map((o) => {
-      const job = byId.get(o.id)!;
-      return { id: o.id, chat_id: job.chat_id, workspace_id: job.workspace_id, seq: o.seq!, sender_id: job.sender_id };
-    }),
-  );
+  const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
+  await Promise.all([
+    // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
+    // enqueue may be what failed; the search worker re-reads rows, so repeats are harmless.
+    enqueueSearchIndex(
+      deps,
+      indexed.map((o) => ({ op: 'upsert', message_id: o.id })),
+    ),
+    // Link previews follow; like notifications, queuing them never throws.
+    enqueueUnfurl(
+      deps,
+      indexed.map((o) => ({ id: o.id, content: byId.get(o.id)!.content, version: '0' })),
+    ),
+    // Who should hear of it (the notifications queue); its jobIds make repeats harmless.
+    enqueueNotifications(
+      deps,
+      indexed.map((o) => {
+        const job = byId.get(o.id)!;
+        return { id: o.id, chat_id: job.chat_id, workspace_id: job.workspace_id, seq: o.seq!, sender_id: job.sender_id };
+      }),
+    ),
+  ]);
   return outcomes;
 }
 
