@@ -15,6 +15,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startRole, type Role, type Running } from '../../src/roles.js';
 import { packageRoot } from '../../src/version.js';
 import { TEMPLATE_DB, withDatabase } from './global-setup.js';
+import { replicaCaughtUp } from './replica.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -40,6 +41,19 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   const admin = knexFactory({ client: 'pg', connection: urls.database, pool: { min: 0, max: 1 } });
   await admin.raw(`create database ${database} template ${TEMPLATE_DB}`);
   await admin.destroy();
+  // TEST_PG_REPLICA=1: history and search read the database on the run's streaming replica
+  // (unless the test brings its own Postgres), once the replica has it. Its commits wait until
+  // the replica has applied them: tests write rows straight into the primary and read them back
+  // through the API at once, which no replica lag guard promises (the product's own writes are
+  // marked for read-your-writes; lag itself is test/integration/replicas.test.ts's subject).
+  const replica = process.env.TEST_DATABASE_REPLICA_URL;
+  const readReplica = replica && !overrides.DATABASE_URL && overrides.DATABASE_REPLICA_URLS === undefined ? withDatabase(replica, database) : undefined;
+  if (readReplica) {
+    const primary = knexFactory({ client: 'pg', connection: urls.database, pool: { min: 0, max: 1 } });
+    await primary.raw(`alter database ${database} set synchronous_commit = 'remote_apply'`);
+    await primary.destroy();
+    await replicaCaughtUp(urls.database, replica!);
+  }
 
   const vars: Record<string, string> = {
     NODE_ENV: 'test',
@@ -60,6 +74,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     RATE_LIMIT_TYPING_PER_MINUTE: '100000',
     RATE_LIMIT_CONNECT_PER_MINUTE: '100000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    ...(readReplica ? { DATABASE_REPLICA_URLS: readReplica } : {}),
     // TEST_EVENT_STREAM_SHARDS=4: the whole suite on sharded event streams.
     ...(process.env.TEST_EVENT_STREAM_SHARDS ? { EVENT_STREAM_SHARDS: process.env.TEST_EVENT_STREAM_SHARDS } : {}),
     ...overrides,

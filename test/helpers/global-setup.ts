@@ -1,6 +1,9 @@
 // Starts one private PostgreSQL and one redis-server for the whole run (unless TEST_DATABASE_URL /
 // TEST_REDIS_URL point at servers), and migrates a template database that each test file clones.
 // TEST_REDIS_CLUSTER=1 (`npm run test:cluster`): a local 3-master Redis Cluster instead of one server.
+// TEST_PG_REPLICA=1 (`npm run test:replica`): the PostgreSQL gets a streaming replica, which every
+// test environment reads through (DATABASE_REPLICA_URLS, test/helpers/env.ts). With
+// TEST_DATABASE_URL, TEST_DATABASE_REPLICA_URL may name a replica of it instead.
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +11,7 @@ import knexFactory from 'knex';
 import { startEmbeddedPostgres, startEmbeddedRedis, type EmbeddedService } from '../../src/infra/embedded.js';
 import { migrateLatest } from '../../src/infra/migrate.js';
 import { startRedisCluster } from './redis-cluster.js';
+import { startStreamingPair } from './replica.js';
 
 export const TEMPLATE_DB = 'fechatter_template';
 
@@ -25,13 +29,23 @@ export default async function setup() {
     process.env.TEST_REDIS_URL = redis.url;
   }
   let adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) {
+  const ownReplica = !adminUrl && process.env.TEST_PG_REPLICA === '1';
+  if (ownReplica) {
+    const pair = await startStreamingPair(path.join(dir, 'postgres'), 'postgres', { ephemeral: true });
+    services.push(pair.primary, pair.replica);
+    adminUrl = pair.primary.url;
+    process.env.TEST_DATABASE_URL = adminUrl;
+    process.env.TEST_DATABASE_REPLICA_URL = pair.replica.url;
+  } else if (!adminUrl) {
     const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), database: 'postgres', ephemeral: true });
     services.push(pg);
     adminUrl = pg.url;
     process.env.TEST_DATABASE_URL = adminUrl;
   }
   const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
+  // The replica may confirm commits (each test database asks it to: env.ts), so that what a test
+  // writes straight into the primary is readable on the replica at once.
+  if (ownReplica) await admin.raw(`alter system set synchronous_standby_names = 'replica'`).then(() => admin.raw('select pg_reload_conf()'));
   await admin.raw(`drop database if exists ${TEMPLATE_DB}`);
   await admin.raw(`create database ${TEMPLATE_DB}`);
   await admin.destroy();

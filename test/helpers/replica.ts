@@ -3,7 +3,8 @@
 // cleanly, its data folder copied, and the copy started as a standby of it (standby.signal and
 // primary_conninfo). The defaults of initdb already allow it: wal_level=replica, max_wal_senders
 // 10, hot_standby on, and a pg_hba line for replication from 127.0.0.1 (the superuser replicates).
-// The database is migrated on the primary; the replica has the schema when this returns.
+// startReplicaPair: a pair of its own with a migrated database (test/integration/replicas.test.ts).
+// startStreamingPair: the servers alone, e.g. the run's primary with TEST_PG_REPLICA=1 (global-setup.ts).
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -40,14 +41,20 @@ async function query<T>(url: string, sql: string, params: unknown[] = []): Promi
   }
 }
 
-export async function startReplicaPair(): Promise<ReplicaPair> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fechatter-replica-'));
-  chmodSync(dir, 0o755); // the postgres user (when we run as root) must reach its data folders
+export interface StreamingPair {
+  primary: EmbeddedService;
+  replica: EmbeddedService;
+  replicaPort: number;
+  replicaDir: string;
+}
+
+/** A primary and its streaming hot standby in `dir`, both serving `database` (created on the primary). */
+export async function startStreamingPair(dir: string, database: string, options: { ephemeral?: boolean } = {}): Promise<StreamingPair> {
   const primaryDir = path.join(dir, 'primary');
   const replicaDir = path.join(dir, 'replica');
 
   // Initialise (startEmbeddedPostgres runs initdb, as root owned by `postgres`) and stop cleanly.
-  let primary: EmbeddedService = await startEmbeddedPostgres({ dataDir: primaryDir, database: DATABASE, ephemeral: true });
+  let primary: EmbeddedService = await startEmbeddedPostgres({ dataDir: primaryDir, database, ephemeral: true });
   const primaryPort = Number(new URL(primary.url).port);
   await primary.stop();
 
@@ -63,9 +70,30 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
     `\nprimary_conninfo = 'host=127.0.0.1 port=${primaryPort} user=postgres password=${password} application_name=replica'\n`,
   );
 
-  primary = await startEmbeddedPostgres({ dataDir: primaryDir, database: DATABASE, ephemeral: true, port: primaryPort });
+  primary = await startEmbeddedPostgres({ dataDir: primaryDir, database, ephemeral: true, port: primaryPort });
   const replicaPort = await freePort();
-  let replica: EmbeddedService | undefined = await startEmbeddedPostgres({ dataDir: replicaDir, database: DATABASE, port: replicaPort });
+  const replica = await startEmbeddedPostgres({ dataDir: replicaDir, database, port: replicaPort, ephemeral: options.ephemeral });
+  return { primary, replica, replicaPort, replicaDir };
+}
+
+/** Resolves once the replica at `replicaUrl` has replayed everything the primary had written when called. */
+export async function replicaCaughtUp(primaryUrl: string, replicaUrl: string, timeoutMs = 15_000): Promise<void> {
+  const [{ lsn }] = await query<{ lsn: string }>(primaryUrl, 'select pg_current_wal_insert_lsn()::text as lsn');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [{ behind }] = await query<{ behind: boolean }>(replicaUrl, 'select pg_last_wal_replay_lsn() < $1::pg_lsn as behind', [lsn]);
+    if (!behind) return;
+    if (Date.now() > deadline) throw new Error(`replica did not replay up to ${lsn} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function startReplicaPair(): Promise<ReplicaPair> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fechatter-replica-'));
+  chmodSync(dir, 0o755); // the postgres user (when we run as root) must reach its data folders
+  const started = await startStreamingPair(dir, DATABASE);
+  const { primary, replicaPort, replicaDir } = started;
+  let replica: EmbeddedService | undefined = started.replica;
   const replicaUrl = replica.url;
   const primaryUrl = primary.url;
 
@@ -78,16 +106,7 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
     replicaUrl,
     onReplica: (sql, params) => query(replicaUrl, sql, params),
     onPrimary: (sql, params) => query(primaryUrl, sql, params),
-    async caughtUp(timeoutMs = 15_000) {
-      const [{ lsn }] = await query<{ lsn: string }>(primaryUrl, 'select pg_current_wal_insert_lsn()::text as lsn');
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const [{ behind }] = await query<{ behind: boolean }>(replicaUrl, 'select pg_last_wal_replay_lsn() < $1::pg_lsn as behind', [lsn]);
-        if (!behind) return;
-        if (Date.now() > deadline) throw new Error(`replica did not replay up to ${lsn} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    caughtUp: (timeoutMs) => replicaCaughtUp(primaryUrl, replicaUrl, timeoutMs),
     async stopReplica() {
       await replica?.stop();
       replica = undefined;

@@ -19,7 +19,8 @@ let request: ReturnType<typeof client>;
 let unlimited: Db;
 
 beforeAll(async () => {
-  env = await createTestEnv({ DB_STATEMENT_TIMEOUT_MS: '400' });
+  // No read replica (TEST_PG_REPLICA=1): the locks below are taken on the primary, where these reads must go.
+  env = await createTestEnv({ DB_STATEMENT_TIMEOUT_MS: '400', DATABASE_REPLICA_URLS: '' });
   api = await startInProcess(env, 'api');
   request = client(api.url);
   unlimited = createDb(env.vars.DATABASE_URL, 2);
