@@ -23,7 +23,7 @@ beforeAll(async () => {
     spawnRole(env, 'worker', { ...extra, WORKER_QUEUES: 'persist' }),
     spawnRole(env, 'worker', { ...extra, WORKER_QUEUES: 'persist' }),
   ]);
-}, 90_000);
+}, 120_000);
 afterAll(async () => {
   await Promise.all([fanoutA, fanoutB, api, ...workers].map((p) => p?.kill().catch(() => {})));
   await env?.close();

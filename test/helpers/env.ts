@@ -132,7 +132,8 @@ export async function spawnRole(env: TestEnv, role: Exclude<Role, 'migrate'>, ex
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${role} did not start:\n${output}`)), 30_000);
+    // Generous: tsx compiles the whole app at start, slow when several processes start at once on a busy machine.
+    const timer = setTimeout(() => reject(new Error(`${role} did not start:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
