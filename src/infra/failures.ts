@@ -27,10 +27,8 @@ export function isDependencyDown(err: unknown, redis?: RedisState): Dependency |
   if (!(err instanceof Error)) return undefined;
   if (err instanceof MaxRetriesPerRequestError || err instanceof ReplicaAckError) return 'redis';
   // A cluster stays `ready` while one of its masters fails over: ioredis retries that slot's
-  // commands (CLUSTERDOWN, connection closed), then gives up with a plain Error of no class or
-  // code; a command on a node connection that closed under it (the killed master) fails so too.
-  if (Object.getPrototypeOf(err) === Error.prototype && (err.message.startsWith('Too many Cluster redirections') || err.message === 'Connection is closed.'))
-    return 'redis';
+  // commands (CLUSTERDOWN, connection closed), then gives up with a plain Error of no class or code.
+  if (Object.getPrototypeOf(err) === Error.prototype && err.message.startsWith('Too many Cluster redirections')) return 'redis';
   if (err instanceof knex.KnexTimeoutError || isConnectionLost(err)) return 'postgres';
   if (err instanceof pg.DatabaseError) return err.code?.startsWith('08') || PG_UNAVAILABLE.has(err.code ?? '') ? 'postgres' : undefined;
   const code = (err as NodeJS.ErrnoException).code;

@@ -197,7 +197,11 @@ class ReplicatedQueue extends Queue<PersistJob> {
   private confirmed(): Promise<void> {
     this.next ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       this.next = undefined;
-      const acked = await (await this.master()).wait(this.replicas, REPLICA_WAIT_MS);
+      // On a cluster the WAIT goes to a node connection, outside the cluster's retries: one that
+      // closes under it (its master killed) means no replica confirmed, a 503 like the rest.
+      const acked = await (await this.master()).wait(this.replicas, REPLICA_WAIT_MS).catch((err: Error) => {
+        throw new ReplicaAckError(`WAIT failed: ${err.message}`);
+      });
       if (acked < this.replicas) throw new ReplicaAckError(`${acked} of ${this.replicas} Redis replicas confirmed the job within ${REPLICA_WAIT_MS} ms`);
     });
     return this.next;
