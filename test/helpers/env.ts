@@ -122,6 +122,12 @@ export interface RoleProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Every spawned role still running: killed when the test process exits, so none outlives a failed start or a crash. */
+const spawned = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of spawned) child.kill('SIGKILL');
+});
+
 /** Spawns a real `fechatter <role>` process against the test's database and Redis prefix. */
 export async function spawnRole(env: TestEnv, role: Exclude<Role, 'migrate'>, extra: Record<string, string> = {}): Promise<RoleProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'src/main.ts'), role], {
@@ -129,11 +135,16 @@ export async function spawnRole(env: TestEnv, role: Exclude<Role, 'migrate'>, ex
     env: { ...process.env, ...env.vars, LOG_LEVEL: 'info', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.add(child);
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => spawned.delete(child));
   const url = await new Promise<string>((resolve, reject) => {
     // Generous: tsx compiles the whole app at start, slow when several processes start at once on a busy machine.
-    const timer = setTimeout(() => reject(new Error(`${role} did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${role} did not start:\n${output}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
