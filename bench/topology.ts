@@ -128,12 +128,19 @@ async function runOne(options: BenchOptions, t: Topology, variant: Variant, redi
     const workspaces: Seeded[] = [];
     for (let w = 0; w < WORKSPACES; w++) workspaces.push(await seedWorkspace(deps.db, deps.tokens, { users: SUBSCRIBERS, chats: 1, tag: 'topo' }));
     options.log(`${label}: starting processes`);
-    const started = await Promise.all([
-      ...Array.from({ length: t.web }, () => spawnRole('api', env, { cpuProfDir: profile ? profDir : undefined })),
-      ...Array.from({ length: t.worker }, () => spawnRole('worker', env, { cpuProfDir: profile ? profDir : undefined })),
-      ...Array.from({ length: t.fanout }, () => spawnRole('fanout', env)),
-    ]);
-    procs.push(...started);
+    // One at a time: six processes compiling TypeScript at once on a busy 2-CPU machine can miss
+    // spawnRole's 30 s start limit.
+    const roles = [
+      ...Array.from({ length: t.web }, () => 'api' as const),
+      ...Array.from({ length: t.worker }, () => 'worker' as const),
+      ...Array.from({ length: t.fanout }, () => 'fanout' as const),
+    ];
+    const started: Spawned[] = [];
+    for (const role of roles) {
+      const proc = await spawnRole(role, env, { cpuProfDir: profile && role !== 'fanout' ? profDir : undefined });
+      started.push(proc);
+      procs.push(proc);
+    }
     const webs = started.slice(0, t.web);
     const fanouts = started.slice(t.web + t.worker);
 
