@@ -164,9 +164,15 @@ export interface AccessChange {
   from: string;
 }
 
-export function parseChange(id: string, fields: string[]): AccessChange | null {
+/** A stream entry's flat [field, value, ...] list as a map. */
+export function fieldMap(fields: string[]): Record<string, string> {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+  return f;
+}
+
+export function parseChange(id: string, fields: string[]): AccessChange | null {
+  const f = fieldMap(fields);
   try {
     return { id, event: JSON.parse(f.e) as ChatEvent, shard: Number(f.s), from: f.p };
   } catch {

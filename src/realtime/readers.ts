@@ -97,11 +97,6 @@ export class StreamReaders {
     await Promise.all(unused.map(([, run]) => run.reader.stop()));
   }
 
-  /** Shards read now. */
-  shards(): number[] {
-    return [...this.running.keys()];
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     const all = [...this.running.values()].map((r) => r.reader);

@@ -19,6 +19,7 @@
 import type { Redis } from '../infra/redis.js';
 import {
   compareEventIds,
+  fieldMap,
   joinsLogKey,
   membershipLogKey,
   parseStreamEntry,
@@ -73,21 +74,25 @@ function expiresAt(value: unknown): number {
 /** A user's membership log holds at most ~1000 entries (src/infra/events.ts). */
 const LOG_PAGE = 2000;
 
-/** The user's membership changes after `cursor`, oldest first; null if the log no longer reaches back to it. */
-async function membershipSince(redis: Redis, stream: EventStream, userId: string, cursor: string): Promise<MembershipChange[] | null> {
-  const key = membershipLogKey(stream, userId);
-  const [[, entries], [infoErr, rawInfo]] = (await redis.multi().xrange(key, `(${cursor}`, '+', 'COUNT', LOG_PAGE).xinfo('STREAM', key).exec()) as [
+/**
+ * The entries of a user's log (membership or joins) after `since`, each as its field map; null if
+ * the log no longer reaches back to it. No log at all: no entry within twice the stream's age
+ * window, so none after a replayable position.
+ */
+async function logSince(redis: Redis, key: string, since: string): Promise<Array<{ id: string; f: Record<string, string> }> | null> {
+  const [[, entries], [infoErr, rawInfo]] = (await redis.multi().xrange(key, `(${since}`, '+', 'COUNT', LOG_PAGE).xinfo('STREAM', key).exec()) as [
     [Error | null, [string, string[]][]],
     [Error | null, unknown],
   ];
-  // No log: no change within twice the stream's age window, so none after a replayable cursor.
   if (infoErr) return [];
-  if (!replayable(cursor, parseInfo(rawInfo), true) || entries.length >= LOG_PAGE) return null;
-  return entries.map(([id, fields]) => {
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-    return { id, user_id: userId, kind: f.k === 'leave' ? 'leave' : 'join', workspace_id: f.w, chat_id: f.c || null };
-  });
+  if (!replayable(since, parseInfo(rawInfo), true) || entries.length >= LOG_PAGE) return null;
+  return entries.map(([id, fields]) => ({ id, f: fieldMap(fields) }));
+}
+
+/** The user's membership changes after `cursor`, oldest first; null if the log no longer reaches back to it. */
+async function membershipSince(redis: Redis, stream: EventStream, userId: string, cursor: string): Promise<MembershipChange[] | null> {
+  const entries = await logSince(redis, membershipLogKey(stream, userId), cursor);
+  return entries?.map(({ id, f }) => ({ id, user_id: userId, kind: f.k === 'leave' ? 'leave' : 'join', workspace_id: f.w, chat_id: f.c || null })) ?? null;
 }
 
 /** The shards' readers, as replay needs them (readers.ts). */
@@ -107,17 +112,10 @@ export interface ReplayDeps {
  * changes position `since` (several shards only); null if the joins log no longer reaches back.
  */
 export async function joinsSince(deps: ReplayDeps, userId: string, since: string): Promise<Map<number, string> | null> {
-  const key = joinsLogKey(deps.streams, userId);
-  const [[, entries], [infoErr, rawInfo]] = (await deps.redis.multi().xrange(key, `(${since}`, '+', 'COUNT', LOG_PAGE).xinfo('STREAM', key).exec()) as [
-    [Error | null, [string, string[]][]],
-    [Error | null, unknown],
-  ];
+  const entries = await logSince(deps.redis, joinsLogKey(deps.streams, userId), since);
+  if (!entries) return null;
   const from = new Map<number, string>();
-  if (infoErr) return from; // no joins within twice the stream's age window
-  if (!replayable(since, parseInfo(rawInfo), true) || entries.length >= LOG_PAGE) return null;
-  for (const [, fields] of entries) {
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+  for (const { f } of entries) {
     const k = Number(f.s);
     const known = from.get(k);
     if (known === undefined || compareEventIds(f.p, known) < 0) from.set(k, f.p);
