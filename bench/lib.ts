@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -384,6 +385,29 @@ export async function spawnRole(role: 'api' | 'worker' | 'fanout', env: Record<s
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Where `--profile` leaves .cpuprofile files (summarised by bench/profile.ts). */
+export const profileDir = (options: BenchOptions) => (options.args.profile === true ? path.join(packageRoot, 'bench/results') : undefined);
+
+/**
+ * Runs `fn` under this process's V8 CPU profiler when `dir` is set, leaving
+ * `<dir>/<name>-<time>.cpuprofile`: one phase of an in-process benchmark, load generator included.
+ */
+export async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!dir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `${name}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.cpuprofile`), JSON.stringify(profile));
+  }
 }
 
 export const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

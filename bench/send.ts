@@ -23,6 +23,8 @@ import {
   benchEnv,
   httpRequest,
   load,
+  profiled,
+  profileDir,
   resetAgent,
   round,
   seedWorkspace,
@@ -69,11 +71,16 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
       ctx.body = { id, client_id: parsed.client_id, status: 'accepted' };
     });
     options.log(`send: bare Koa + BullMQ add, ${seconds} s at concurrency ${concurrency}`);
-    const queuedFloor = await load({
-      concurrency,
-      seconds,
-      fire: (i) => httpRequest(`${queuedKoa.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `floor-${i}` })),
-    });
+    const floorCmds0 = await redisCommands(deps.redis);
+    const queuedFloor = await profiled(profileDir(options), 'send-floor', () =>
+      load({
+        concurrency,
+        seconds,
+        fire: (i) =>
+          httpRequest(`${queuedKoa.url}/`, 'POST', { authorization: 'Bearer x' }, JSON.stringify({ content: `hello ${i}`, client_id: `floor-${i}` })),
+      }),
+    );
+    const floorRedisPerReq = round(((await redisCommands(deps.redis)) - floorCmds0 - 1) / Math.max(1, queuedFloor.requests), 1);
     resetAgent();
     await queuedKoa.close();
     await scratch.obliterate({ force: true });
@@ -103,7 +110,7 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
         JSON.stringify({ content: `hello ${i}`, client_id: `${tag}-${i}` }),
       );
     const cmds0 = await redisCommands(deps.redis);
-    const send = await load({ concurrency, seconds, fire: sendFire('c') });
+    const send = await profiled(profileDir(options), 'send', () => load({ concurrency, seconds, fire: sendFire('c') }));
     const redisPerReq = round(((await redisCommands(deps.redis)) - cmds0 - 1) / Math.max(1, send.requests), 1);
     const rate = Math.max(10, Math.round(send.rps / 2));
     options.log(`send: POST /chats/:cid/messages at half of peak (${rate}/s)`);
@@ -130,7 +137,7 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
       {
         bench: 'send',
         case: 'bare Koa + JSON parse + BullMQ add (the floor of a queued 202)',
-        result: { ...queuedFloor, concurrency },
+        result: { ...queuedFloor, concurrency, redis_cmds_per_req: floorRedisPerReq },
         baseline: { case: 'bare Koa + JSON parse', result: { ...floor, concurrency } },
       },
     ];
@@ -155,7 +162,9 @@ export async function run(options: BenchOptions & { concurrency?: number }): Pro
     const t0 = performance.now();
     const workers = await startWorkers(deps);
     const deadline = t0 + 60_000;
-    while ((await stored()) - before < queued && performance.now() < deadline) await sleep(20);
+    await profiled(profileDir(options), 'persist', async () => {
+      while ((await stored()) - before < queued && performance.now() < deadline) await sleep(20);
+    });
     const drainSeconds = (performance.now() - t0) / 1000;
     const persisted = (await stored()) - before;
     await workers.close();

@@ -94,7 +94,6 @@ export function requestContext(log: Logger, redis?: RedisState): Middleware {
   return async (ctx, next) => {
     const requestId = /^[\w.-]{1,64}$/.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ request_id: requestId });
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
     try {
@@ -111,13 +110,15 @@ export function requestContext(log: Logger, redis?: RedisState): Middleware {
       if (reply.headers) ctx.set(reply.headers);
       if (err instanceof RateLimitedError) ctx.set('Retry-After', String(err.retryAfterSeconds));
       ctx.body = reply.body;
-      if (reply.unexpected) ctx.state.log.error({ err }, 'unhandled error');
-      else if (reply.status === 503) ctx.state.log.warn({ err: (err as Error).message }, 'dependency unavailable');
+      // No per-request child logger: a child costs more than the request's own work on the send path.
+      if (reply.unexpected) log.error({ request_id: requestId, err }, 'unhandled error');
+      else if (reply.status === 503) log.warn({ request_id: requestId, err: (err as Error).message }, 'dependency unavailable');
     } finally {
       const seconds = (performance.now() - started) / 1000;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       metrics.httpDuration.observe({ method: ctx.method, route: String(route), status: String(ctx.status) }, seconds);
-      ctx.state.log.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+      if (log.isLevelEnabled('debug'))
+        log.debug({ request_id: requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
     }
   };
 }

@@ -87,8 +87,9 @@ export function mountRoutes(router: Router, specs: RouteSpec[], options: MountOp
     router[spec.method](spec.path, async (ctx) => {
       const user = spec.guard === 'user' ? await options.authenticate(ctx) : undefined;
       if (spec.limit && options.limits) await options.limits.consume(spec.limit, spec.limit === 'auth' || !user ? ctx.ip : user.id);
-      if (spec.params && !spec.params.safeParse(ctx.params).success) throw new NotFoundError();
-      const params = spec.params ? spec.params.parse(ctx.params) : ctx.params;
+      const parsed = spec.params?.safeParse(ctx.params);
+      if (parsed && !parsed.success) throw new NotFoundError();
+      const params = parsed ? parsed.data : ctx.params;
       const query = parse(spec.query, ctx.query, 'query string');
       const raw = spec.body ? await readJsonBody(ctx, options.bodyLimit, options.bodyTimeoutMs ?? 15_000) : undefined;
       const body = parse(spec.body, raw, 'request body');

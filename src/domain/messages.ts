@@ -2,7 +2,7 @@
 // history. Writes are asynchronous: the API answers 202 once the job is in Redis, and
 // workers/persist.ts assigns `seq`, stores the row and publishes the event
 // (src/domain/message-persist.ts). See ARCHITECTURE.md, "The write path".
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Deps } from '../deps.js';
 import type { CreateMessageJob, DeleteMessageJob, EditMessageJob, PersistJob } from '../infra/queues.js';
@@ -204,10 +204,11 @@ export interface Accepted {
 const MESSAGE_ID_NAMESPACE = '6f1c0b52-3f0e-4a57-9a55-7c1d6b1e2f40';
 export function messageIdFor(chatId: string, senderId: string, clientId: string): string {
   // Chat and sender ids are digits, so the separator cannot be forged; client_id comes last.
-  const hash = createHash('sha256').update(`${MESSAGE_ID_NAMESPACE}\n${chatId}\n${senderId}\n${clientId}`).digest();
-  hash[6] = (hash[6] & 0x0f) | 0x80; // version 8
-  hash[8] = (hash[8] & 0x3f) | 0x80; // RFC 9562 variant
-  const hex = hash.toString('hex', 0, 16);
+  // crypto.hash: one call, no Hash object (Node 20.12+).
+  const digest = hash('sha256', `${MESSAGE_ID_NAMESPACE}\n${chatId}\n${senderId}\n${clientId}`, 'buffer');
+  digest[6] = (digest[6] & 0x0f) | 0x80; // version 8
+  digest[8] = (digest[8] & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = digest.toString('hex', 0, 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 

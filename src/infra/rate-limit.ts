@@ -53,6 +53,9 @@ export function createLimits(redis: Redis, prefix: string, config: Config): Limi
     Object.entries(spec).map(([name, s]) => [name, name === 'login_failures' ? 1 : Math.min(20, Math.max(1, Math.floor(s.points / 200)))]),
   ) as Record<LimitName, number>;
   const leases = new Map<string, { left: number; until: number }>();
+  // One lease fetch per key at a time: the requests that find the lease spent while it is being
+  // renewed wait for it, instead of each fetching (and wasting) a lease of its own.
+  const renewing = new Map<string, Promise<unknown>>();
   const take = async (name: LimitName, key: string, points: number) => {
     try {
       return await limiters[name].consume(key, points);
@@ -61,24 +64,38 @@ export function createLimits(redis: Redis, prefix: string, config: Config): Limi
       throw err;
     }
   };
+  const renew = async (name: LimitName, key: string, leaseKey: string) => {
+    const size = leaseSize[name];
+    const res = await take(name, key, size);
+    if (leases.size >= 10_000) leases.clear();
+    leases.set(leaseKey, { left: size - 1, until: Date.now() + Math.min(1000, res.msBeforeNext) });
+  };
 
   return {
     async consume(name, key) {
-      const size = leaseSize[name];
-      if (size === 1) {
+      if (leaseSize[name] === 1) {
         await take(name, key, 1);
         return;
       }
-      const now = Date.now();
       const leaseKey = `${name}:${key}`;
-      const lease = leases.get(leaseKey);
-      if (lease && lease.left > 0 && now < lease.until) {
-        lease.left--;
-        return;
+      for (;;) {
+        const lease = leases.get(leaseKey);
+        if (lease && lease.left > 0 && Date.now() < lease.until) {
+          lease.left--;
+          return;
+        }
+        const pending = renewing.get(leaseKey);
+        if (!pending) break;
+        // Whatever became of that fetch (a 429 is its requester's), look at the lease again.
+        await pending.catch(() => {});
       }
-      const res = await take(name, key, size);
-      if (leases.size >= 10_000) leases.clear();
-      leases.set(leaseKey, { left: size - 1, until: now + Math.min(1000, res.msBeforeNext) });
+      const renewal = renew(name, key, leaseKey);
+      renewing.set(leaseKey, renewal);
+      try {
+        await renewal;
+      } finally {
+        renewing.delete(leaseKey);
+      }
     },
     async reward(name, key) {
       await limiters[name].delete(key).catch(() => {});

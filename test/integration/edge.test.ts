@@ -2,10 +2,12 @@
 // every error, including those Koa, the router and Node's own HTTP parser raise.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import helmet from 'helmet';
 import Koa from 'koa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { requestContext } from '../../src/api/middleware.js';
+import { HELMET } from '../../src/api/security.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Role, Running } from '../../src/roles.js';
 import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
@@ -67,6 +69,52 @@ describe('client IP (TRUST_PROXY)', () => {
   it('refuses a value that would trust everyone', () => {
     expect(() => loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), TRUST_PROXY: 'true' })).toThrow(ConfigError);
     expect(loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), TRUST_PROXY: '127.0.0.1, 10.0.0.0/8' }).TRUST_PROXY).toEqual(['127.0.0.1', '10.0.0.0/8']);
+  });
+});
+
+describe('security headers', () => {
+  it("sets helmet's headers, exactly as helmet itself would, on API answers, errors and the web chat", async () => {
+    const { url, request } = await start();
+    // What helmet's own middleware sets on a real response, with the options the server uses.
+    const reference = http.createServer((req, res) => helmet(HELMET)(req, res, () => res.end()));
+    await new Promise<void>((resolve) => reference.listen(0, '127.0.0.1', resolve));
+    const expected = await fetch(`http://127.0.0.1:${(reference.address() as AddressInfo).port}/`);
+    reference.close();
+    const names = [...expected.headers.keys()].filter((h) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(h));
+    expect(names).toEqual(expect.arrayContaining(['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security']));
+    for (const res of [await request('GET', '/health/live'), await request('GET', '/api/v1/me'), await fetch(`${url}/`)])
+      for (const name of names) expect([name, res.headers.get(name)]).toEqual([name, expected.headers.get(name)]);
+  });
+});
+
+describe('CORS (CORS_ORIGINS)', () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(`${url}/api/v1/me`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization' },
+    });
+
+  it('answers a listed origin, and only it, with CORS headers', async () => {
+    const { url } = await start({ CORS_ORIGINS: 'https://chat.example' });
+    const listed = await preflight(url, 'https://chat.example');
+    expect(listed.status).toBe(204);
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://chat.example');
+    expect(listed.headers.get('access-control-allow-methods')).toContain('PATCH');
+    expect(listed.headers.get('access-control-allow-headers')).toContain('Authorization');
+    const get = await fetch(`${url}/health/live`, { headers: { origin: 'https://chat.example' } });
+    expect(get.headers.get('access-control-allow-origin')).toBe('https://chat.example');
+    expect(get.headers.get('access-control-expose-headers')).toContain('X-Request-Id');
+    expect(get.headers.get('vary')).toContain('Origin');
+    const other = await preflight(url, 'https://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('is same-origin only by default: no CORS headers for any origin', async () => {
+    const { url } = await start();
+    const res = await preflight(url, 'https://chat.example');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const get = await fetch(`${url}/health/live`, { headers: { origin: 'https://chat.example' } });
+    expect(get.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 
