@@ -101,7 +101,7 @@ const schema = z.object({
     .pipe(z.array(z.enum(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl'])))
     .default(['persist', 'receipts', 'search', 'notifications', 'webhooks', 'unfurl']),
   WORKER_CONCURRENCY: int(1, 1000).default(64),
-  PERSIST_BATCH_SIZE: int(1, 1000).default(100),
+  PERSIST_BATCH_SIZE: int(1, 1000).default(500),
   EVENT_STREAM_MAXLEN: int(100).default(100_000),
   EVENT_STREAM_MAX_AGE_SECONDS: int(60).default(86400),
   /** Event stream shards (by workspace); every process of a deployment must agree. */

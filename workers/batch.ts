@@ -2,25 +2,38 @@
 // collected and written together in the next one. Idle, a job is written at once (no timer
 // delay); busy, batches grow up to `maxSize`. If a batch fails, its items are retried one by
 // one, so a poison job fails alone and never takes the others down with it.
-export interface BatchOptions {
+//
+// A batch may have a second stage (`after`: what follows a write, outside its locks) that runs
+// while the next batch is being written; its items resolve once both stages are done, so a job
+// completes only when all of its work is.
+export interface BatchOptions<T, R> {
   maxSize: number;
+  /** The second stage; when it throws, the batch's items reject (their jobs retry). */
+  after?: (items: T[], results: R[]) => Promise<void>;
 }
 
 export type BatchHandler<T, R> = (items: T[]) => Promise<R[]>;
 
-export function createBatcher<T, R>(handle: BatchHandler<T, R>, options: BatchOptions): (item: T) => Promise<R> {
+export function createBatcher<T, R>(handle: BatchHandler<T, R>, options: BatchOptions<T, R>): (item: T) => Promise<R> {
   type Entry = { item: T; resolve: (r: R) => void; reject: (e: unknown) => void };
   const pending: Entry[] = [];
   let flushing = false;
 
-  async function settle(entries: Entry[]) {
+  /** Resolves once the batch is written; its second stage goes on by itself. */
+  async function settle(entries: Entry[]): Promise<void> {
+    const items = entries.map((e) => e.item);
+    let results: R[];
     try {
-      const results = await handle(entries.map((e) => e.item));
-      entries.forEach((e, i) => e.resolve(results[i]));
+      results = await handle(items);
     } catch (err) {
       if (entries.length === 1) return entries[0].reject(err);
       for (const entry of entries) await settle([entry]);
+      return;
     }
+    (options.after ? options.after(items, results) : Promise.resolve()).then(
+      () => entries.forEach((e, i) => e.resolve(results[i])),
+      (err: unknown) => entries.forEach((e) => e.reject(err)),
+    );
   }
 
   async function flush() {

@@ -6,7 +6,7 @@
 // sender may no longer write there completes as `rejected` (its result says why), not failed.
 import type { Job } from 'bullmq';
 import type { Deps } from '../src/deps.js';
-import { applyMessageChange, persistMessages, type ChangeStatus, type PersistDeps, type PersistOutcome } from '../src/domain/message-persist.js';
+import { applyMessageChange, followStored, storeMessages, type ChangeStatus, type PersistDeps, type PersistOutcome } from '../src/domain/message-persist.js';
 import type { CreateMessageJob, PersistJob } from '../src/infra/queues.js';
 import { metrics } from '../src/observability/metrics.js';
 import { createBatcher } from './batch.js';
@@ -34,12 +34,16 @@ export function persistProcessor(
   const create = createBatcher(
     async (jobs: CreateMessageJob[]) => {
       metrics.persistBatchSize.observe(jobs.length);
-      const outcomes = await retryWhileUnavailable(() => persistMessages(deps, jobs), stopping, deps);
+      const outcomes = await retryWhileUnavailable(() => storeMessages(deps, jobs), stopping, deps);
       const stored = [...outcomes.values()].filter((o) => o.status === 'stored').length;
       if (stored) metrics.messagesPersisted.inc(stored);
       return jobs.map((job) => outcomes.get(job.id));
     },
-    { maxSize: maxBatch },
+    {
+      maxSize: maxBatch,
+      // Indexing, previews and notifications overlap the next batch's write; the jobs complete after them.
+      after: (jobs, results) => followStored(deps, jobs, new Map(results.filter((o) => o !== undefined).map((o) => [o.id, o]))),
+    },
   );
   const change = (data: Exclude<PersistJob, CreateMessageJob>) => retryWhileUnavailable(() => applyMessageChange(deps, data), stopping, deps);
   return async ({ data }) => (data.kind === 'create' ? create(data) : { status: await change(data) });
@@ -47,10 +51,11 @@ export function persistProcessor(
 
 /**
  * Jobs in flight: the batcher can only group jobs BullMQ has handed over, so while one batch is
- * being written the next fills up only if twice a batch can be in flight.
+ * being written and the one before it is in its second stage, the next fills up only if three
+ * batches can be in flight.
  */
 export const persistConcurrency = (config: Pick<Deps['config'], 'WORKER_CONCURRENCY' | 'PERSIST_BATCH_SIZE'>) =>
-  Math.max(config.WORKER_CONCURRENCY, 2 * config.PERSIST_BATCH_SIZE);
+  Math.max(config.WORKER_CONCURRENCY, 3 * config.PERSIST_BATCH_SIZE);
 
 export async function start(deps: Deps): Promise<RunningWorker> {
   const stopping = new AbortController();

@@ -7,44 +7,50 @@ import { PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError, V
 
 const MAX_DEPTH = 32;
 
+/** Whether `value` nests no deeper than `max` levels (recursion is bounded by `max`). */
 function depthWithin(value: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > max) return false;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  if (value === null || typeof value !== 'object') return true;
+  if (max === 0) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!depthWithin(item, max - 1)) return false;
+    return true;
   }
+  for (const key in value) if (!depthWithin((value as Record<string, unknown>)[key], max - 1)) return false;
   return true;
+}
+
+/** application/json and any +json type; type-is decides what this quick test does not recognise. */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json(?:\s*;|$)/i;
+
+/**
+ * Reads the body as UTF-8 within `timeoutMs`. The server's own request timeout is as long as an
+ * upload may take (UPLOAD_TIMEOUT_MS); a JSON body gets REQUEST_TIMEOUT_MS, after which the rest
+ * is discarded and the connection closed. One promise and one timer: this runs on every write.
+ */
+function readText(ctx: Context, limit: number, timeoutMs: number, length: number | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ctx.set('Connection', 'close');
+      ctx.req.unpipe();
+      ctx.req.resume();
+      reject(new RequestTimeoutError(timeoutMs));
+    }, timeoutMs);
+    getRawBody(ctx.req, { limit, encoding: 'utf8', length }, (err, text) => {
+      clearTimeout(timer);
+      if (!err) resolve(text);
+      else if ((err as { type?: string }).type === 'entity.too.large') reject(new PayloadTooLargeError(limit));
+      else reject(new ValidationError('The request body could not be read.'));
+    });
+  });
 }
 
 /** Reads and parses the body. An empty body reads as `{}` so schemas report the missing fields. */
 export async function readJsonBody(ctx: Context, limit: number, timeoutMs: number): Promise<unknown> {
   const length = ctx.request.length;
   if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
-  let text: string;
-  let timer: NodeJS.Timeout | undefined;
-  // The server's own request timeout is as long as an upload may take (UPLOAD_TIMEOUT_MS); a
-  // JSON body gets REQUEST_TIMEOUT_MS, after which the rest is discarded and the connection closed.
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      ctx.set('Connection', 'close');
-      ctx.req.unpipe();
-      ctx.req.resume();
-      reject(new RequestTimeoutError(timeoutMs));
-    }, timeoutMs);
-  });
-  try {
-    text = await Promise.race([getRawBody(ctx.req, { limit, encoding: 'utf8', length }), late]);
-  } catch (err) {
-    if (err instanceof RequestTimeoutError) throw err;
-    if ((err as { type?: string }).type === 'entity.too.large') throw new PayloadTooLargeError(limit);
-    throw new ValidationError('The request body could not be read.');
-  } finally {
-    clearTimeout(timer);
-  }
+  const text = await readText(ctx, limit, timeoutMs, length);
   if (text.trim() === '') return {};
-  if (!ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
+  if (!JSON_TYPE.test(ctx.get('content-type')) && !ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -322,6 +322,13 @@ type PersistRow = Omit<PendingRow, 'id'> & {
  * half-stored (the caller retries jobs one by one).
  */
 export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[]): Promise<Map<string, PersistOutcome>> {
+  const outcomes = await storeMessages(deps, jobs);
+  await followStored(deps, jobs, outcomes);
+  return outcomes;
+}
+
+/** persistMessages' first part: stored and announced, under the chats' locks. */
+export async function storeMessages(deps: PersistDeps, jobs: CreateMessageJob[]): Promise<Map<string, PersistOutcome>> {
   const unique = [...new Map(jobs.map((j) => [j.id, j])).values()].sort((a, b) => a.accepted_at - b.accepted_at || (a.id < b.id ? -1 : 1));
   const outcomes = new Map<string, PersistOutcome>();
   if (unique.length === 0) return outcomes;
@@ -385,8 +392,16 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
     (conn) => resolveMentions(conn, unique, onlineCheck(deps)),
   );
 
-  // Committed and announced. What follows never throws and is independent, so it goes out together.
-  const byId = new Map(unique.map((j) => [j.id, j]));
+  return outcomes;
+}
+
+/**
+ * persistMessages' second part, after COMMIT and outside the locks (the worker runs it while the
+ * next batch is stored): search indexing, link previews and notifications of what is stored.
+ * Never throws; its parts are independent, so they go out together.
+ */
+export async function followStored(deps: PersistDeps, jobs: CreateMessageJob[], outcomes: Map<string, PersistOutcome>): Promise<void> {
+  const byId = new Map(jobs.map((j) => [j.id, j]));
   const indexed = [...outcomes.values()].filter((o) => o.status === 'stored' || o.status === 'already_stored');
   await Promise.all([
     // Meilisearch follows (a no-op without it). Also for rows stored by an earlier attempt, whose
@@ -409,7 +424,6 @@ export async function persistMessages(deps: PersistDeps, jobs: CreateMessageJob[
       }),
     ),
   ]);
-  return outcomes;
 }
 
 /** `rejected`: the one who asked may no longer make the change (see changeAllowed); nothing is published. */

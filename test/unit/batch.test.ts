@@ -32,4 +32,42 @@ describe('group-commit batcher', () => {
     expect((results[0] as PromiseFulfilledResult<string>).value).toBe('A');
     expect((results[1] as PromiseRejectedResult).reason.message).toBe('bad item');
   });
+
+  it("runs a batch's second stage while the next batch is written, and resolves items only after it", async () => {
+    const log: string[] = [];
+    let releaseFirst!: () => void;
+    const firstAfter = new Promise<void>((r) => (releaseFirst = r));
+    const add = createBatcher(
+      async (items: number[]) => {
+        log.push(`write ${items.join(',')}`);
+        return items;
+      },
+      {
+        maxSize: 2,
+        after: async (items) => {
+          log.push(`after ${items.join(',')}`);
+          if (items[0] === 1) await firstAfter;
+        },
+      },
+    );
+    let firstDone = false;
+    const first = add(1).then((r) => ((firstDone = true), r));
+    await new Promise((r) => setTimeout(r, 5));
+    // The first batch's second stage is still running: the next batch is written meanwhile.
+    expect(await add(2)).toBe(2);
+    expect(firstDone).toBe(false);
+    releaseFirst();
+    expect(await first).toBe(1);
+    expect(log).toEqual(['write 1', 'after 1', 'write 2', 'after 2']);
+  });
+
+  it('rejects the items of a batch whose second stage fails', async () => {
+    const add = createBatcher(async (items: number[]) => items, {
+      maxSize: 5,
+      after: async () => {
+        throw new Error('follow-up failed');
+      },
+    });
+    await expect(add(1)).rejects.toThrow('follow-up failed');
+  });
 });
