@@ -109,6 +109,13 @@ async function main(): Promise<void> {
 
   log('starting private PostgreSQL and redis-server');
   const services = await startBenchServices();
+  // Interrupted (Ctrl-C, or `timeout` sending SIGTERM): the private services go too, not left running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      log(`${signal}: stopping the benchmark's processes and services`);
+      killChildren();
+      void services.stop().finally(() => process.exit(130));
+    });
   const rows: BenchRow[] = [];
   const failures: Array<{ bench: string; error: string }> = [];
   const machine = {
