@@ -388,7 +388,8 @@ describe('client frames and connection care', () => {
 
   it('closes with 4001 "token expired" (WebSocket) and an error event (SSE) when the token expires', async () => {
     const { bob } = await world();
-    const short = signAccessToken({ ...env.deps.tokens, expiresInSeconds: 1 }, bob.id, bob.sessionId);
+    // exp has whole seconds: a 1 s token signed late in a second expires at once, before the connect.
+    const short = signAccessToken({ ...env.deps.tokens, expiresInSeconds: 2 }, bob.id, bob.sessionId);
     const tab = await openWs(fanout.url, short);
     const sse = await openSse(fanout.url, short);
     expect(await tab.closed).toEqual({ code: 4001, reason: 'token expired' });
