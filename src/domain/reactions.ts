@@ -42,18 +42,20 @@ export async function setReaction(deps: ReactionDeps, userId: string, messageId:
     await trx('messages').where({ id: messageId }).forUpdate().first('id');
     let changed: number;
     if (on) {
-      const [{ distinct, mine, exists }] = await trx('message_reactions')
+      const [{ distinct, mine, exists, already }] = await trx('message_reactions')
         .where({ message_id: messageId })
         .select(
           trx.raw('count(distinct emoji)::int as distinct'),
           trx.raw('count(*) filter (where user_id = ?)::int as mine', [userId]),
           trx.raw('count(*) filter (where emoji = ?) > 0 as exists', [emoji]),
+          trx.raw('count(*) filter (where user_id = ? and emoji = ?) > 0 as already', [userId, emoji]),
         );
       if (!exists && distinct >= MAX_EMOJI_PER_MESSAGE)
         throw new ValidationError(`A message takes at most ${MAX_EMOJI_PER_MESSAGE} different emoji.`, [
           { field: 'emoji', code: 'too_many_emoji', message: 'limit reached' },
         ]);
-      if (mine >= MAX_REACTIONS_PER_USER)
+      // Adding a reaction I already have changes nothing, so the limit does not refuse it (idempotent).
+      if (!already && mine >= MAX_REACTIONS_PER_USER)
         throw new ValidationError(`At most ${MAX_REACTIONS_PER_USER} reactions per person on a message.`, [
           { field: 'emoji', code: 'too_many_reactions', message: 'limit reached' },
         ]);

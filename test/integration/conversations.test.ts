@@ -79,6 +79,19 @@ describe('reactions', () => {
     await ws.close();
   });
 
+  it('refuses a 21st reaction per person, but re-adding one I have stays an idempotent 200', async () => {
+    const m = await say(ann, general, 'react a lot');
+    const emoji = [...'😀😃😄😁😆😅😂🙂🙃😉😊😇🥰😍🤩😘😗😚😙😋'];
+    expect(emoji).toHaveLength(20);
+    for (const e of emoji) expect((await request('PUT', `/api/v1/messages/${m.id}/reactions/${encodeURIComponent(e)}`, { token: bob.token })).status).toBe(200);
+    const again = await request('PUT', `/api/v1/messages/${m.id}/reactions/${encodeURIComponent(emoji[3])}`, { token: bob.token });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ emoji: emoji[3], count: 1, user_ids: [bob.id] });
+    const more = await request('PUT', `/api/v1/messages/${m.id}/reactions/${encodeURIComponent('🎉')}`, { token: bob.token });
+    expect(more.status).toBe(400);
+    expect(more.body.error.details[0].code).toBe('too_many_reactions');
+  });
+
   it('refuses what is not one emoji, strangers and non-members', async () => {
     const m = await say(ann, secret, 'private');
     for (const bad of ['x', '👍👍', 'thumbsup', '%3Cscript%3E']) {
