@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { redisMasters } from '../../src/infra/redis.js';
 import type { Running } from '../../src/roles.js';
 import { client, createTestEnv, startInProcess, type TestEnv } from '../helpers/env.js';
 
@@ -28,7 +29,8 @@ describe('rate limits', () => {
     const { env, request } = await startApi({ RATE_LIMIT_IP_PER_MINUTE: '8000' });
     const statuses = await Promise.all(Array.from({ length: 300 }, () => request('GET', '/api/v1/openapi.json').then((r) => r.status)));
     expect(statuses.every((s) => s === 200)).toBe(true);
-    const keys = await env.deps.redis.keys(`${env.deps.keys.rateLimit}:ip:*`);
+    // Every master's keys: in cluster mode (TEST_REDIS_CLUSTER) the key may live on any of them.
+    const keys = (await Promise.all(redisMasters(env.deps.redis).map((node) => node.keys(`${env.deps.keys.rateLimit}:ip:*`)))).flat();
     expect(keys).toHaveLength(1);
     expect(Number(await env.deps.redis.get(keys[0]))).toBe(300);
   });
