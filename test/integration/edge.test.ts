@@ -129,6 +129,13 @@ describe('one error shape for every error', () => {
     const propfind = await request('PROPFIND', '/api/v1/me');
     expect(propfind.status).toBe(501);
     expect(propfind.body).toEqual(errorShape('not_implemented'));
+    // Allow lists every method of the path.
+    const messages = await request('PUT', '/api/v1/chats/1/messages', { body: {} });
+    expect(messages.status).toBe(405);
+    expect(messages.headers.get('allow')?.split(/,\s*/).sort()).toEqual(['GET', 'HEAD', 'POST']);
+    // As @koa/router has it, paths match whatever their case.
+    expect((await request('GET', '/API/V1/Me')).body).toEqual(errorShape('unauthenticated'));
+    expect((await request('GET', '/api/v1/nothing-here')).body).toEqual(errorShape('not_found'));
   });
 
   it('answers a body that is not declared as JSON with 415', async () => {
