@@ -364,6 +364,9 @@ export function spawnProcess(args: string[], env: Record<string, string>, ready:
   });
 }
 
+/** A moment as it stands in result and profile file names: 2026-12-04T222417 (UTC, to the second). */
+export const fileStamp = (at = new Date()) => at.toISOString().slice(0, 19).replace(/:/g, '');
+
 /**
  * A Fechatter role as its own process (`node --import tsx src/main.ts <role>`). With
  * `cpuProfDir` it runs under `--cpu-prof`; after stop() the main thread's profile is
@@ -371,7 +374,7 @@ export function spawnProcess(args: string[], env: Record<string, string>, ready:
  */
 export async function spawnRole(role: 'api' | 'worker' | 'fanout', env: Record<string, string>, options: { cpuProfDir?: string } = {}): Promise<Spawned> {
   const flags = ['--import', 'tsx'];
-  const name = `${role}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}-${Math.random().toString(36).slice(2, 6)}`;
+  const name = `${role}-${fileStamp()}-${Math.random().toString(36).slice(2, 6)}`;
   const dir = options.cpuProfDir ? path.join(options.cpuProfDir, name) : undefined;
   if (dir) flags.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   const spawned = await spawnProcess(['src/main.ts', role], { ...env, LOG_LEVEL: 'info' }, /listening on (http:\/\/[\d.]+:\d+)/, flags);
@@ -406,7 +409,7 @@ export async function profiled<T>(dir: string | undefined, name: string, fn: () 
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `${name}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.cpuprofile`), JSON.stringify(profile));
+    writeFileSync(path.join(dir, `${name}-${fileStamp()}.cpuprofile`), JSON.stringify(profile));
   }
 }
 

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../src/version.js';
-import { killChildren, startBenchServices, type BenchModule, type BenchOptions, type BenchRow } from './lib.js';
+import { fileStamp, killChildren, startBenchServices, type BenchModule, type BenchOptions, type BenchRow } from './lib.js';
 
 const BENCHES: Record<string, { module: () => Promise<BenchModule>; covers: string[] }> = {
   send: { module: () => import('./send.js'), covers: ['send', 'persist'] },
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
 
   const now = new Date();
   // Seconds in the name, and what was run, so runs in the same minute do not overwrite each other.
-  const date = now.toISOString().slice(0, 19).replace(/:/g, '');
+  const date = fileStamp(now);
   const onlySuffix = typeof args.only === 'string' ? `-${args.only.replace(/[^a-z0-9]+/gi, '_')}` : '';
   const file = `${date}${quick ? '-quick' : ''}${args.topology ? '-topology' : ''}${onlySuffix}`;
   const dir = path.join(packageRoot, 'bench/results');
