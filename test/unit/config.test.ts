@@ -15,6 +15,7 @@ describe('configuration', () => {
     expect(config.WORKSPACE_STORAGE_QUOTA_BYTES).toBe(10_737_418_240);
     expect(config.UPLOAD_TIMEOUT_MS).toBe(600_000);
     expect(config.NOTIFY_DELAY_SECONDS).toBe(60);
+    expect(config.PERSIST_BATCH_SIZE).toBe(500);
   });
 
   it('reports one clear message per bad value', () => {
